@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright The Nori Authors.
+
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nori-net/nori/agent/api"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run go test -update to create it): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("output differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
+	}
+}
+
+var (
+	now     = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	testIDa = "default-3f1c9a7b2e4d" + strings.Repeat("0", 52)
+)
+
+func testStatus() *api.Status {
+	return &api.Status{
+		Version: "v0.1.0", NodeName: "host1", ClusterName: "default",
+		KVStore:    api.ComponentStatus{State: "Ok", Message: "etcd (embedded): 1/1 connected, leader 127.0.0.1:2379"},
+		Datapath:   api.ComponentStatus{State: "Ok", Message: "tcx, 6 programs"},
+		IPAM:       api.IPAMStatus{CIDR: "10.0.1.0/24", Router: "10.0.1.1", Allocated: 3, Capacity: 254},
+		Endpoints:  2,
+		Identities: 7,
+		Tunnel:     "vxlan",
+		Policy:     "default",
+		Masquerade: api.ComponentStatus{State: "Ok", Message: "BPF, to 172.30.0.1"},
+		Uptime:     "3m12s",
+		Controllers: []api.ControllerStatus{
+			{Name: "label-resolution", LastRun: now.Add(-2 * time.Second)},
+			{Name: "kvstore-sync", LastRun: now.Add(-65 * time.Minute), LastError: "etcdserver: request timed out"},
+			{Name: "ipam-gc"},
+		},
+	}
+}
+
+func testEndpoints() []api.Endpoint {
+	return []api.Endpoint{
+		{ID: 2921, ContainerID: "b7e0" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab", Name: "db",
+			Labels: []string{"container:app=db"}, Identity: 48213, IPv4: "10.0.1.23", State: api.StateReady,
+			PolicyIngress: true},
+		{ID: 517, ContainerID: testIDa, Name: "web1",
+			Labels: []string{"container:tier=front", "container:app=web"}, Identity: 30012, IPv4: "10.0.1.7",
+			State: api.StateReady},
+		{ID: 1033, ContainerID: testIDa, Labels: []string{"reserved:init"}, Identity: 5, IPv4: "10.0.1.9",
+			State: api.StateWaitingForIdentity},
+	}
+}
+
+func TestRenderers(t *testing.T) {
+	ep := testEndpoints()[1]
+	ep.Runtime, ep.Network, ep.IfName = "nerdctl", "nori", "eth0"
+	ep.HostIfName, ep.HostIfIndex, ep.MAC = "lxc1a2b3c4d5e6f", 14, "6e:5d:4c:3b:2a:19"
+	ep.Netns = "/proc/4242/ns/net"
+	ep.PortMappings = []api.PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "TCP"}, {HostPort: 5353, ContainerPort: 53, Protocol: "udp", HostIP: "127.0.0.1"}}
+	ep.Created = now
+	ep.Extra = map[string]string{"Image": "busybox"}
+
+	tests := []struct {
+		golden string
+		render func(*bytes.Buffer) error
+	}{
+		{"status.golden", func(b *bytes.Buffer) error { return RenderStatus(b, testStatus(), false, now) }},
+		{"status-verbose.golden", func(b *bytes.Buffer) error { return RenderStatus(b, testStatus(), true, now) }},
+		{"status-minimal.golden", func(b *bytes.Buffer) error { return RenderStatus(b, &api.Status{}, true, now) }},
+		{"endpoint-list.golden", func(b *bytes.Buffer) error { return RenderEndpoints(b, testEndpoints()) }},
+		{"endpoint-list-empty.golden", func(b *bytes.Buffer) error { return RenderEndpoints(b, nil) }},
+		{"endpoint-get.golden", func(b *bytes.Buffer) error { return RenderEndpoint(b, &ep) }},
+		{"identity-list.golden", func(b *bytes.Buffer) error {
+			return RenderIdentities(b, []api.Identity{
+				{ID: 30012, Labels: []string{"container:tier=front", "container:app=web"}},
+				{ID: 1, Labels: []string{"reserved:host"}, Reserved: true},
+				{ID: 2, Labels: []string{"reserved:world"}, Reserved: true},
+			})
+		}},
+		{"node-list.golden", func(b *bytes.Buffer) error {
+			return RenderNodes(b, []api.Node{
+				{Name: "host2", IPv4: "172.30.0.2", IPv4CIDR: "10.0.2.0/24", Health: "reachable"},
+				{Name: "host1", IPv4: "172.30.0.1", IPv4CIDR: "10.0.1.0/24", Local: true},
+			})
+		}},
+		{"version.golden", func(b *bytes.Buffer) error {
+			return RenderVersion(b, api.Version{Version: "v0.1.0", GoVersion: "go1.26.8"}, &api.Version{Version: "v0.1.0", GoVersion: "go1.26.8"}, nil)
+		}},
+		{"version-unreachable.golden", func(b *bytes.Buffer) error {
+			return RenderVersion(b, api.Version{Version: "dev", GoVersion: "go1.26.8"}, nil, errors.New("nori-agent unreachable at /x.sock"))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.golden, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := tt.render(&b); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.golden, b.Bytes())
+		})
+	}
+}
+
+func TestShortID(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"default-0123456789abcdef0123", "0123456789ab"},
+		{"0123456789abcdef", "0123456789ab"},
+		{"short", "short"},
+		{"a-b", "a-b"},
+	}
+	for _, tt := range tests {
+		if got := shortID(tt.in); got != tt.want {
+			t.Errorf("shortID(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestAgo(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "just now"},
+		{1500 * time.Millisecond, "2s ago"},
+		{59 * time.Second, "59s ago"},
+		{10 * time.Minute, "10m ago"},
+		{65 * time.Minute, "1h5m ago"},
+	}
+	for _, tt := range tests {
+		if got := ago(now.Add(-tt.d), now); got != tt.want {
+			t.Errorf("ago(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+	if got := ago(time.Time{}, now); got != "never" {
+		t.Errorf("ago(zero) = %q, want never", got)
+	}
+}

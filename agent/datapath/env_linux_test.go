@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright The Nori Authors.
+
+package datapath
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Test environment: a private bpffs and network namespaces made with
+// iproute2. Every name carries the test's PID so parallel runs on one
+// machine do not collide; every object is removed in t.Cleanup.
+
+var nsSeq atomic.Int32
+
+func requireTools(t *testing.T, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("datapath kernel tests need root (run go test as root)")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing (apt-get install -y iproute2 iputils-ping util-linux): %v", tool, err)
+		}
+	}
+}
+
+func sh(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// mountBPFFS mounts a bpffs of its own on a temp dir. Unmounting it also
+// drops every pin in it, TCX links included.
+func mountBPFFS(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "bpffs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+		t.Fatalf("mount bpffs on %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// newNetNS creates a named netns with lo up.
+func newNetNS(t *testing.T, role string) string {
+	t.Helper()
+	name := fmt.Sprintf("noridp-%d-%d-%s", os.Getpid(), nsSeq.Add(1), role)
+	sh(t, "ip", "netns", "add", name)
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v\n%s", name, err, out)
+		}
+	})
+	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
+	return name
+}
+
+func nsenter(ns string, args ...string) *exec.Cmd {
+	return exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns}, args...)...)
+}
+
+// nsWorker runs functions on one OS thread that sits in a netns, the way
+// the agent runs inside the node's netns.
+type nsWorker struct {
+	fns chan func()
+}
+
+func newNSWorker(t *testing.T, ns string) *nsWorker {
+	t.Helper()
+	w := &nsWorker{fns: make(chan func())}
+	ready := make(chan error)
+	go func() {
+		// The thread never returns to the pool: it is in another netns,
+		// so the goroutine ends with the lock held and Go discards it.
+		runtime.LockOSThread()
+		h, err := netns.GetFromName(ns)
+		if err == nil {
+			err = netns.Set(h)
+			h.Close()
+		}
+		ready <- err
+		if err != nil {
+			return
+		}
+		for fn := range w.fns {
+			fn()
+		}
+	}()
+	if err := <-ready; err != nil {
+		t.Fatalf("enter netns %s: %v", ns, err)
+	}
+	t.Cleanup(func() { close(w.fns) })
+	return w
+}
+
+func (w *nsWorker) do(fn func() error) error {
+	done := make(chan error)
+	w.fns <- func() { done <- fn() }
+	return <-done
+}
+
+// container is one simulated container: a netns with eth0, whose peer
+// lxcName sits in the node netns.
+type container struct {
+	ns      string
+	ip      netip.Addr
+	lxcName string
+	ifindex int
+	mac     net.HardwareAddr // eth0 inside the container
+	nodeMAC net.HardwareAddr // lxcName in the node netns
+}
+
+const routerIP = "169.254.1.1"
+
+// addContainer wires a container to the node netns as nori-cni will
+// (research/spike.md §3): /32 address, route to the router IP, a static
+// neighbour for it pointing at the host-side MAC, default route via it.
+func addContainer(t *testing.T, node, role, ip, lxc string) container {
+	t.Helper()
+	ns := newNetNS(t, role)
+	sh(t, "ip", "link", "add", lxc, "netns", node, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	sh(t, "ip", "-n", node, "link", "set", lxc, "up")
+	sh(t, "ip", "-n", ns, "addr", "add", ip+"/32", "dev", "eth0")
+	sh(t, "ip", "-n", ns, "link", "set", "eth0", "up")
+	c := container{ns: ns, ip: netip.MustParseAddr(ip), lxcName: lxc}
+	nodeLink := linkIn(t, node, lxc)
+	c.ifindex = nodeLink.Attrs().Index
+	c.nodeMAC = nodeLink.Attrs().HardwareAddr
+	c.mac = linkIn(t, ns, "eth0").Attrs().HardwareAddr
+	sh(t, "ip", "-n", ns, "route", "add", routerIP, "dev", "eth0", "scope", "link")
+	sh(t, "ip", "-n", ns, "route", "add", "default", "via", routerIP, "dev", "eth0")
+	sh(t, "ip", "-n", ns, "neigh", "add", routerIP, "lladdr", c.nodeMAC.String(), "dev", "eth0", "nud", "permanent")
+	return c
+}
+
+func linkIn(t *testing.T, ns, name string) netlink.Link {
+	t.Helper()
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		t.Fatalf("open netns %s: %v", ns, err)
+	}
+	defer h.Close()
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		t.Fatalf("netlink handle in %s: %v", ns, err)
+	}
+	defer nh.Close()
+	l, err := nh.LinkByName(name)
+	if err != nil {
+		t.Fatalf("find %s in %s: %v", name, ns, err)
+	}
+	return l
+}
+
+func (c container) endpoint(id uint16, identity uint32) Endpoint {
+	return Endpoint{IP: c.ip, IfIndex: c.ifindex, MAC: c.mac, NodeMAC: c.nodeMAC, ID: id, Identity: identity}
+}
+
+// ping reports whether from reaches to within a short time.
+func ping(from container, to netip.Addr) (bool, string) {
+	out, err := nsenter(from.ns, "ping", "-c", "2", "-i", "0.2", "-W", "1", to.String()).CombinedOutput()
+	return err == nil, string(out)
+}
+
+func mustPing(t *testing.T, from container, to netip.Addr) {
+	t.Helper()
+	if ok, out := ping(from, to); !ok {
+		t.Fatalf("ping %s -> %s failed:\n%s", from.ip, to, out)
+	}
+}
+
+func mustNotPing(t *testing.T, from container, to netip.Addr) {
+	t.Helper()
+	out, err := nsenter(from.ns, "ping", "-c", "1", "-W", "1", to.String()).CombinedOutput()
+	if err == nil {
+		t.Fatalf("ping %s -> %s succeeded, want failure:\n%s", from.ip, to, out)
+	}
+}
+
+// tcpExchange opens a TCP connection from client to server (sockets made
+// inside the container netns) and checks a request and its echo.
+func tcpExchange(t *testing.T, client, server container) {
+	t.Helper()
+	sw, cw := newNSWorker(t, server.ns), newNSWorker(t, client.ns)
+	var ln net.Listener
+	if err := sw.do(func() (err error) {
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(server.ip, 0).String())
+		return err
+	}); err != nil {
+		t.Fatalf("listen in %s: %v", server.ns, err)
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 64)
+		n, err := conn.Read(buf)
+		if err != nil {
+			return
+		}
+		conn.Write(append([]byte("echo:"), buf[:n]...))
+	}()
+	var conn net.Conn
+	if err := cw.do(func() (err error) {
+		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 3*time.Second)
+		return err
+	}); err != nil {
+		t.Fatalf("dial %s from %s: %v", ln.Addr(), client.ip, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write([]byte("hello")); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	buf := make([]byte, 64)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("read echo: %v", err)
+	}
+	if got := string(buf[:n]); got != "echo:hello" {
+		t.Fatalf("echo = %q, want %q", got, "echo:hello")
+	}
+	if got := conn.RemoteAddr().(*net.TCPAddr).IP.String(); got != server.ip.String() {
+		t.Fatalf("remote = %s, want %s", got, server.ip)
+	}
+}
