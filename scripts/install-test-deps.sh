@@ -21,11 +21,12 @@ say() { echo "install-test-deps: $*"; }
 packages="clang-14 llvm-14 libbpf-dev bpftool iproute2 iputils-ping iperf3 nftables
 iptables busybox-static containernetworking-plugins runc containerd podman docker.io
 etcd-server etcd-client netcat-openbsd curl file"
+# One dpkg-query for all packages keeps the warm path fast.
+# shellcheck disable=SC2086 # word splitting of the list is intended
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' $packages 2>/dev/null | awk '/ install ok installed$/ {print $1}')
 missing=""
 for p in $packages; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-		missing="$missing $p"
-	fi
+	echo "$installed" | grep -qx "$p" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
 	say "installing Debian packages:$missing"
@@ -44,7 +45,7 @@ if [ -n "$missing" ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update
 	# shellcheck disable=SC2086 # word splitting of the list is intended
-	apt-get install -y --no-install-recommends $missing
+	apt-get install -y $missing
 	if [ -n "$own_policy" ]; then
 		rm -f "$policy"
 		trap - EXIT

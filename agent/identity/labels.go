@@ -49,8 +49,18 @@ func ParseLabel(s string) (Label, error) {
 	return l, nil
 }
 
-// String is "source:key=value".
-func (l Label) String() string { return l.Source + ":" + l.Key + "=" + l.Value }
+// String is "source:key=value", or "source:key" when the value is empty,
+// as Cilium prints labels.
+func (l Label) String() string {
+	if l.Value == "" {
+		return l.Source + ":" + l.Key
+	}
+	return l.Source + ":" + l.Key + "=" + l.Value
+}
+
+// kvstoreForm is "source:key=value" with the '=' always present (Cilium's
+// FormatForKVStore).
+func (l Label) kvstoreForm() string { return l.Source + ":" + l.Key + "=" + l.Value }
 
 // Labels is a label set in canonical order: sorted by key, then source.
 type Labels []Label
@@ -89,13 +99,13 @@ func NewLabels(ss []string) (Labels, error) {
 func (ls Labels) Key() string {
 	var b strings.Builder
 	for _, l := range ls {
-		b.WriteString(escape(l.String()))
+		b.WriteString(escape(l.kvstoreForm()))
 		b.WriteByte(';')
 	}
 	return b.String()
 }
 
-// Strings lists the labels as "source:key=value".
+// Strings lists the labels as String shows them.
 func (ls Labels) Strings() []string {
 	out := make([]string, len(ls))
 	for i, l := range ls {

@@ -19,7 +19,8 @@ func TestLabelsCanonicalForm(t *testing.T) {
 		{name: "one", in: []string{"container:name=app1"}, key: "container:name=app1;", strs: "container:name=app1"},
 		{name: "sorted by key", in: []string{"container:zone=b", "container:app=x"}, key: "container:app=x;container:zone=b;", strs: "container:app=x,container:zone=b"},
 		{name: "no source", in: []string{"name=app1"}, key: "unspec:name=app1;", strs: "unspec:name=app1"},
-		{name: "no value", in: []string{"reserved:host"}, key: "reserved:host=;", strs: "reserved:host="},
+		{name: "no value", in: []string{"reserved:host"}, key: "reserved:host=;", strs: "reserved:host"},
+		{name: "explicit empty value", in: []string{"container:a="}, key: "container:a=;", strs: "container:a"},
 		{name: "colon in value", in: []string{"container:url=http://x"}, key: "container:url=http://x;", strs: "container:url=http://x"},
 		{name: "colon in value, no source", in: []string{"url=a:b"}, key: "unspec:url=a:b;", strs: "unspec:url=a:b"},
 		{name: "escaped", in: []string{`container:a=x;y\z`}, key: `container:a=x\;y\\z;`, strs: `container:a=x;y\z`},
@@ -70,7 +71,7 @@ func TestRangeAndReserved(t *testing.T) {
 	for _, i := range ReservedIdentities() {
 		got = append(got, strings.Join(i.API().Labels, ""))
 	}
-	if strings.Join(got, ",") != "reserved:host=,reserved:world=,reserved:unmanaged=,reserved:health=,reserved:init=,reserved:remote-node=" {
+	if strings.Join(got, ",") != "reserved:host,reserved:world,reserved:unmanaged,reserved:health,reserved:init,reserved:remote-node" {
 		t.Fatalf("reserved: %v", got)
 	}
 	ls, _ := NewLabels([]string{"reserved:init"})

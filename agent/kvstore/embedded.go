@@ -136,6 +136,9 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(logger, quiet))
 
 	e, err := embed.StartEtcd(ec)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("start embedded etcd: %s is in use (another etcd?); choose another address with --kvstore-listen: %w", cfg.ListenClient, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd in %s: %w", dir, err)
 	}

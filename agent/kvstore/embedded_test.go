@@ -181,3 +181,15 @@ func TestEmbeddedMemberRenameKeepsData(t *testing.T) {
 		t.Fatal(found, err)
 	}
 }
+
+func TestEmbeddedClientPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, err = kvstore.StartEmbedded(ctxT(t), kvstore.EmbeddedConfig{DataDir: t.TempDir(), ListenClient: l.Addr().String(), Logger: kvstoretest.Logger(t)})
+	if err == nil || !strings.Contains(err.Error(), "--kvstore-listen") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -99,15 +99,18 @@ func (s *Store) restore(ctx context.Context, id clientv3.LeaseID) error {
 		}
 		delete(s.pending, k)
 	}
+	// Keys whose delete failed hang on the old lease and go with it.
+	clear(s.pendingDel)
 	return nil
 }
 
-// retryPending puts leased keys whose PutWithLease failed while the lease
-// stayed alive (a transient error); a keep-alive answer shows etcd is back.
+// retryPending puts leased keys whose PutWithLease failed, and deletes
+// leased keys whose Delete failed, while the lease stayed alive (a
+// transient error); a keep-alive answer shows etcd is back.
 func (s *Store) retryPending(ctx context.Context, id clientv3.LeaseID) {
 	s.putMu.Lock()
 	defer s.putMu.Unlock()
-	if len(s.pending) == 0 {
+	if len(s.pending) == 0 && len(s.pendingDel) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.ttl/3)
@@ -118,6 +121,13 @@ func (s *Store) retryPending(ctx context.Context, id clientv3.LeaseID) {
 			return
 		}
 		delete(s.pending, k)
+	}
+	for k := range s.pendingDel {
+		if _, err := s.cli.Delete(ctx, k); err != nil {
+			s.setErr(err)
+			return
+		}
+		delete(s.pendingDel, k)
 	}
 }
 

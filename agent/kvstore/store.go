@@ -41,6 +41,8 @@ type Store struct {
 	putMu   sync.Mutex
 	leased  map[string]string // full key → value, guarded by putMu
 	pending map[string]bool   // leased keys whose last put failed, guarded by putMu
+	// pendingDel are leased keys whose delete failed, guarded by putMu.
+	pendingDel map[string]bool
 
 	mu        sync.Mutex // guards the fields below
 	leaseID   clientv3.LeaseID
@@ -86,15 +88,16 @@ func Connect(ctx context.Context, cfg ClientConfig) (*Store, error) {
 		return nil, fmt.Errorf("create etcd client for %v: %w", endpoints, err)
 	}
 	s := &Store{
-		cli:       cli,
-		prefix:    "nori/v1/" + cfg.ClusterName + "/",
-		cluster:   cfg.ClusterName,
-		ttl:       cfg.LeaseTTL,
-		endpoints: endpoints,
-		logger:    logger,
-		leased:    map[string]string{},
-		pending:   map[string]bool{},
-		done:      make(chan struct{}),
+		cli:        cli,
+		prefix:     "nori/v1/" + cfg.ClusterName + "/",
+		cluster:    cfg.ClusterName,
+		ttl:        cfg.LeaseTTL,
+		endpoints:  endpoints,
+		logger:     logger,
+		leased:     map[string]string{},
+		pending:    map[string]bool{},
+		pendingDel: map[string]bool{},
+		done:       make(chan struct{}),
 	}
 	id, err := s.grant(ctx)
 	if err != nil {
@@ -197,6 +200,7 @@ func (s *Store) PutWithLease(ctx context.Context, key string, value []byte) erro
 	s.putMu.Lock()
 	defer s.putMu.Unlock()
 	s.leased[full] = string(value)
+	delete(s.pendingDel, full)
 	id := s.LeaseID()
 	if id == 0 {
 		return fmt.Errorf("put %s: %w", key, ErrNoSession)
@@ -211,15 +215,24 @@ func (s *Store) PutWithLease(ctx context.Context, key string, value []byte) erro
 }
 
 // Delete removes a key and forgets it if it was leased. Deleting a missing
-// key is not an error.
+// key is not an error. A leased key whose delete fails is deleted with the
+// next keep-alive, so a stale entry does not live on under a healthy lease.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	full := s.Key(key)
 	s.putMu.Lock()
+	_, wasLeased := s.leased[full]
 	delete(s.leased, full)
 	delete(s.pending, full)
 	s.putMu.Unlock()
 	if _, err := s.cli.Delete(ctx, full); err != nil {
 		s.setErr(err)
+		if wasLeased {
+			s.putMu.Lock()
+			if _, again := s.leased[full]; !again {
+				s.pendingDel[full] = true
+			}
+			s.putMu.Unlock()
+		}
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	return nil

@@ -284,3 +284,23 @@ func TestFailedLeasedPutIsRetried(t *testing.T) {
 		return err == nil && found && kv.Lease == int64(s.LeaseID())
 	})
 }
+
+// A failed delete of a leased key is retried too: otherwise the stale key
+// would live as long as the agent's healthy lease.
+func TestFailedLeasedDeleteIsRetried(t *testing.T) {
+	e := kvstoretest.StartEtcd(t, "")
+	s := kvstoretest.Connect(t, e.Endpoints(), "c", 3*time.Second)
+	ctx := ctxT(t)
+	if err := s.PutWithLease(ctx, "ips/10.0.0.9", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	dead, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Delete(dead, "ips/10.0.0.9"); err == nil {
+		t.Fatal("delete with a cancelled context succeeded")
+	}
+	waitFor(t, 5*time.Second, "the failed delete to be retried", func() bool {
+		_, found, err := s.Get(ctx, "ips/10.0.0.9")
+		return err == nil && !found
+	})
+}

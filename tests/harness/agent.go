@@ -6,6 +6,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -22,7 +23,8 @@ type Agent struct {
 }
 
 // AgentArgs returns the flags StartAgent passes before the test's extra ones
-// (flags given later override earlier ones).
+// (flags given later override earlier ones). StartAgent also sets
+// CONTAINERS_CONF and CONTAINERS_STORAGE_CONF to the host's Podman files.
 func (h *Host) AgentArgs() []string {
 	return []string{
 		"--node-name", h.Name,
@@ -32,7 +34,16 @@ func (h *Host) AgentArgs() []string {
 		"--bpf-root", h.BPFRoot,
 		"--kvstore", "embedded",
 		"--kvstore-listen", "127.0.0.1:2379",
+		// Where the agent reads nerdctl containers' labels: the host's own
+		// containerd (StartContainerd), whether or not it runs yet.
+		"--containerd-socket", h.containerdSocket(),
 	}
+}
+
+// agentEnv lets the agent's `podman inspect` (Podman labels) see the host's
+// Podman storage.
+func (h *Host) agentEnv() []string {
+	return append(os.Environ(), h.podman.vars...)
 }
 
 // StartAgent starts nori-agent in the host's netns with AgentArgs plus extra
@@ -54,7 +65,7 @@ func (h *Host) StartAgent(t testing.TB, extra ...string) *Agent {
 
 	logPath := filepath.Join(h.Dir, "agent.log")
 	args := append(h.AgentArgs(), extra...)
-	d, err := startDaemon(h.Netns, nil, logPath, bin, args...)
+	d, err := startDaemon(h.Netns, h.agentEnv(), logPath, bin, args...)
 	if err != nil {
 		t.Fatalf("host %s: %v", h.Name, err)
 	}

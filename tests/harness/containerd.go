@@ -51,6 +51,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   path = %[6]q
 `
 
+// containerdSocket is fixed per host so the agent can be told about it before
+// containerd starts.
+func (h *Host) containerdSocket() string {
+	return filepath.Join(h.Dir, "containerd", "containerd.sock")
+}
+
 // StartContainerd starts a containerd for the host and waits until its
 // socket accepts connections. t.Cleanup removes its containers, stops it by
 // PID, kills shims it left and unmounts everything under its directory.
@@ -66,7 +72,7 @@ func (h *Host) StartContainerd(t testing.TB) *Containerd {
 	dir := filepath.Join(h.Dir, "containerd")
 	c := &Containerd{
 		Dir:      dir,
-		Address:  filepath.Join(dir, "containerd.sock"),
+		Address:  h.containerdSocket(),
 		Config:   filepath.Join(dir, "config.toml"),
 		DataRoot: filepath.Join(h.Dir, "nerdctl"),
 		h:        h,

@@ -21,8 +21,12 @@
 //	    state/  nori.sock  agent.log
 //	    cni/net.d/10-nori.conflist   agentSocket points at nori.sock
 //	    cni/bin/                     nori-cni, nori-ipam and the reference plugins
-//	    containerd/  nerdctl/        StartContainerd, Nerdctl
-//	    podman/                      Podman (containers.conf, storage.conf, storage)
+//	    containerd/  nerdctl/        StartContainerd, Nerdctl (the agent gets
+//	                                 --containerd-socket for nerdctl labels)
+//	    podman/                      Podman: containers.conf, storage.conf and
+//	                                 storage; the agent gets CONTAINERS_CONF and
+//	                                 CONTAINERS_STORAGE_CONF for Podman labels
+//	    docker/                      StartDockerd, Docker
 //
 // Runtimes and agents run under `nsenter --net=/run/netns/<host>`, never
 // `ip netns exec`: the latter also makes a new mount namespace with its own
@@ -31,11 +35,14 @@
 // API:
 //
 //	const BusyboxImage = "localhost/nori-busybox:latest"
+//	const NerdctlNamespace = "nori-test"
+//	const ConflistName = "10-nori.conflist"
+//	var UnderlayPrefix = 172.30.0.0/24; var WorldAddr = 172.30.0.254
 //	func RepoRoot() string
-//	func BinDir(t testing.TB) string           // $NORI_BIN_DIR or <repo>/bin; fails without nori binaries
-//	func CacheDir() string                     // $NORI_CACHE_DIR or <repo>/.cache
-//	func NerdctlPath(t testing.TB) string       // <cache>/bin/nerdctl, else $PATH
-//	func Require(t testing.TB, tools ...string) // fails naming missing tools
+//	func BinDir(t testing.TB) string            // $NORI_BIN_DIR or <repo>/bin; fails without nori binaries
+//	func CacheDir() string                      // $NORI_CACHE_DIR or <repo>/.cache
+//	func NerdctlPath(t testing.TB) string        // <cache>/bin/nerdctl, else $PATH
+//	func Require(t testing.TB, tools ...string)  // fails naming missing tools
 //	func NewSwitch(t testing.TB) *Switch
 //	func (s *Switch) AddHost(t testing.TB, name string) *Host
 //	func (s *Switch) AddWorld(t testing.TB) *Host
@@ -43,16 +50,29 @@
 //	func (h *Host) StartAgent(t testing.TB, extra ...string) *Agent
 //	func (h *Host) AgentArgs() []string
 //	func (a *Agent) PID() int
-//	func (a *Agent) Kill(t testing.TB)
-//	func (a *Agent) Stop(t testing.TB)
+//	func (a *Agent) Kill(t testing.TB)           // SIGKILL, waits
+//	func (a *Agent) Stop(t testing.TB)           // SIGTERM, waits ≤10 s, then SIGKILL
+//	func (a *Agent) Exited() bool
 //	func (a *Agent) Log() string
 //	func (h *Host) Client() *api.Client
 //	func (h *Host) Exec(t testing.TB, name string, args ...string) (string, error)
 //	func (h *Host) MustExec(t testing.TB, name string, args ...string) string
+//	func (h *Host) WriteConflist(t testing.TB, name, conflist string) string
 //	func (h *Host) StartContainerd(t testing.TB) *Containerd
 //	func (h *Host) Nerdctl(t testing.TB, args ...string) (string, error)
+//	func (h *Host) MustNerdctl(t testing.TB, args ...string) string
 //	func (h *Host) Podman(t testing.TB, args ...string) (string, error)
-//	func LoadImage(t testing.TB, runtime string, h *Host) // "nerdctl" or "podman"
+//	func (h *Host) MustPodman(t testing.TB, args ...string) string
+//	func (h *Host) StartDockerd(t testing.TB) *Dockerd
+//	func (h *Host) Docker(t testing.TB, args ...string) (string, error)
+//	func (h *Host) MustDocker(t testing.TB, args ...string) string
+//	func LoadImage(t testing.TB, runtime string, h *Host) // "nerdctl", "podman" or "docker"
+//
+// Cleanups belong to the t passed to the call that started something: a
+// containerd started in a subtest stops when that subtest ends. Outputs are
+// combined stdout and stderr (Podman warns on stderr about conflists whose
+// plugins are missing). A switch whose test process died without cleaning up
+// (a -timeout panic, SIGKILL) is removed by the next NewSwitch.
 //
 // Tools names Require knows beyond $PATH: "nerdctl" (the one built into the
 // cache), "busybox-image" (the image archives), "nori-binaries" (BinDir).

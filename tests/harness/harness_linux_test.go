@@ -87,6 +87,16 @@ func TestHarness(t *testing.T) {
 			}
 			b.MustPodman(t, "run", "-d", "--name", "left", "--network", "testbr", BusyboxImage, "sleep", "600")
 		})
+
+		t.Run("docker", func(t *testing.T) {
+			b.StartDockerd(t)
+			LoadImage(t, "docker", b)
+			out, err := b.Docker(t, "run", "--rm", "--net", "none", BusyboxImage, "echo", "ok")
+			if err != nil || strings.TrimSpace(out) != "ok" {
+				t.Fatalf("docker run --net none: %q, %v", out, err)
+			}
+			b.MustDocker(t, "run", "-d", "--name", "left", "--net", "none", BusyboxImage, "sleep", "600")
+		})
 	})
 	if sw == nil {
 		t.Fatal("no switch was created")

@@ -32,12 +32,12 @@ type Host struct {
 	CNIConfDir string // holds 10-nori.conflist
 	CNIBinDir  string // nori-cni, nori-ipam and the reference plugins
 
-	sw    *Switch
-	owner testing.TB // the test that created the host; owns lazy cleanups
+	sw *Switch
 
 	mu         sync.Mutex
 	agent      *Agent
 	containerd *Containerd
+	dockerd    *Dockerd
 	podman     *podmanEnv
 }
 
@@ -65,6 +65,7 @@ func (h *Host) setupAgentDirs(t testing.TB) {
 	if err := writeNoriConflist(h.CNIConfDir, h.Socket); err != nil {
 		t.Fatal(err)
 	}
+	h.podmanSetup(t)
 }
 
 // cleanup runs after the agent's and runtimes' own cleanups (registered

@@ -14,8 +14,9 @@ import (
 // podmanEnv is one host's Podman configuration: its own storage, so hosts
 // never see each other's containers and cleanup can remove all of them.
 type podmanEnv struct {
-	dir string
-	env []string
+	dir  string
+	vars []string // CONTAINERS_CONF=..., CONTAINERS_STORAGE_CONF=...
+	env  []string // os.Environ() plus vars
 }
 
 // podmanConf makes Podman 4.3 use CNI with the host's directories, run runc
@@ -47,19 +48,10 @@ graphroot = %[1]q
 runroot = %[2]q
 `
 
-// podmanSetup creates the host's Podman configuration on first use; its
-// cleanup is registered on the test that created the host.
-func (h *Host) podmanSetup(t testing.TB) *podmanEnv {
+// podmanSetup writes the host's Podman configuration when the host is made,
+// because the agent needs it too (it runs `podman inspect` for labels).
+func (h *Host) podmanSetup(t testing.TB) {
 	t.Helper()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.podman != nil {
-		return h.podman
-	}
-	if h.CNIConfDir == "" {
-		t.Fatalf("host %s has no CNI directories (the world cannot run containers)", h.Name)
-	}
-	Require(t, "podman", "runc", "conmon")
 	dir := filepath.Join(h.Dir, "podman")
 	storage := filepath.Join(dir, "storage")
 	for _, d := range []string{dir, storage, filepath.Join(dir, "tmp")} {
@@ -77,17 +69,17 @@ func (h *Host) podmanSetup(t testing.TB) *podmanEnv {
 	if err := os.WriteFile(sconf, []byte(fmt.Sprintf(storageConf, storage, filepath.Join(dir, "run"))), 0o644); err != nil {
 		t.Fatalf("write storage.conf: %v", err)
 	}
-	p := &podmanEnv{
-		dir: dir,
-		env: append(os.Environ(), "CONTAINERS_CONF="+conf, "CONTAINERS_STORAGE_CONF="+sconf),
-	}
+	vars := []string{"CONTAINERS_CONF=" + conf, "CONTAINERS_STORAGE_CONF=" + sconf}
+	p := &podmanEnv{dir: dir, vars: vars, env: append(os.Environ(), vars...)}
 	h.podman = p
-	h.owner.Cleanup(func() { h.podmanCleanup(h.owner, p) })
-	return p
+	t.Cleanup(func() { h.podmanCleanup(t, p) })
 }
 
 func (h *Host) podmanCleanup(t testing.TB, p *podmanEnv) {
 	t.Helper()
+	if !fileExists(filepath.Join(p.dir, "storage", "libpod")) {
+		return // podman never ran here: nothing to remove
+	}
 	// rm runs CNI DEL for every container still attached.
 	if _, err := h.runPodman(p, "rm", "--all", "--force", "--time", "0"); err != nil {
 		t.Errorf("host %s: remove podman containers: %v", h.Name, err)
@@ -104,9 +96,6 @@ func (h *Host) podmanCleanup(t testing.TB, p *podmanEnv) {
 	if err := unmountAll(p.dir); err != nil {
 		t.Errorf("host %s: clean podman: %v", h.Name, err)
 	}
-	h.mu.Lock()
-	h.podman = nil
-	h.mu.Unlock()
 }
 
 // Podman runs podman with the host's configuration (CNI backend, the host's
@@ -115,7 +104,11 @@ func (h *Host) podmanCleanup(t testing.TB, p *podmanEnv) {
 // `podman run --network nori ...`.
 func (h *Host) Podman(t testing.TB, args ...string) (string, error) {
 	t.Helper()
-	return h.runPodman(h.podmanSetup(t), args...)
+	if h.podman == nil {
+		t.Fatalf("host %s has no Podman configuration (the world cannot run containers)", h.Name)
+	}
+	Require(t, "podman", "runc", "conmon")
+	return h.runPodman(h.podman, args...)
 }
 
 func (h *Host) runPodman(p *podmanEnv, args ...string) (string, error) {

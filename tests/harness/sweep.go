@@ -18,8 +18,14 @@ import (
 // SIGKILL), the next NewSwitch removes what it left.
 const ownerFile = "owner.pid"
 
+// writeOwner writes the file atomically: a sweeper in another test process
+// must never read it half-written.
 func writeOwner(dir string) error {
-	return os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644)
+	tmp := filepath.Join(dir, ownerFile+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, ownerFile))
 }
 
 // ownerAlive reports whether the process that made dir still runs. A
@@ -31,7 +37,7 @@ func ownerAlive(dir string) bool {
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
-		return false
+		return true // not ours to judge: leave it
 	}
 	err = syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)

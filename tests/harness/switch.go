@@ -48,11 +48,19 @@ func NewSwitch(t testing.TB) *Switch {
 	r := randSuffix(3)
 	s := &Switch{Name: "nsw-" + r, Rand: r, RunDir: filepath.Join(runRoot, r)}
 	s.Netns = "/run/netns/" + s.Name
-	if err := os.MkdirAll(s.RunDir, 0o755); err != nil {
-		t.Fatalf("create %s: %v", s.RunDir, err)
+	// Another test process's cleanup may remove an empty /run/nori-test
+	// between MkdirAll's two mkdirs: retry.
+	var err error
+	for range 3 {
+		if err = os.MkdirAll(s.RunDir, 0o755); err == nil {
+			err = writeOwner(s.RunDir)
+		}
+		if err == nil {
+			break
+		}
 	}
-	if err := writeOwner(s.RunDir); err != nil {
-		t.Fatalf("record switch owner: %v", err)
+	if err != nil {
+		t.Fatalf("create %s: %v", s.RunDir, err)
 	}
 	t.Cleanup(func() { s.cleanup(t) })
 	mustRun(t, "ip", "netns", "add", s.Name)
@@ -120,7 +128,6 @@ func (s *Switch) addNode(t testing.TB, name string, n int, addr netip.Addr) *Hos
 		Underlay:  addr,
 		Dir:       filepath.Join(s.RunDir, name),
 		sw:        s,
-		owner:     t,
 	}
 	h.Netns = "/run/netns/" + h.NetnsName
 	if err := os.Mkdir(h.Dir, 0o755); err != nil {

@@ -1,3 +1,9 @@
+// Tools the tests build but Nori does not import: nerdctl v2.0.5, pinned here
+// so the main module's dependencies stay untouched. A nested module, so the
+// main module's ./... never descends into it. scripts/install-test-deps.sh runs
+//   go build -o .cache/bin/nerdctl github.com/containerd/nerdctl/v2/cmd/nerdctl
+// here. The checksum database lacked v2.0.5, so go.sum was resolved once with
+// GONOSUMDB=github.com/containerd/nerdctl; builds need nothing special.
 module github.com/nori-net/nori/tests/tools
 
 go 1.26.8

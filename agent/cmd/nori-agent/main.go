@@ -18,6 +18,7 @@ import (
 
 	"github.com/nori-net/nori/agent/config"
 	"github.com/nori-net/nori/agent/daemon"
+	"github.com/nori-net/nori/agent/kvstore"
 )
 
 func main() {
@@ -32,6 +33,10 @@ func main() {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	// etcd's gRPC client warns on every reconnect attempt; route that
+	// through slog at debug instead of raw stderr.
+	kvstore.RouteGRPCLogs(logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright The Nori Authors.
+
+//go:build bench
+
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// variant is a pair of container namespaces to measure between: the client
+// runs in one, the server in the other.
+type variant struct {
+	name     string
+	desc     string
+	client   string // netns path
+	server   string // netns path
+	serverIP string
+	mtu      string // of the client's eth0
+}
+
+// cniPair makes two containers on a CNI network, as a runtime would.
+func (b *bench) cniPair(n cniNetwork, tag, desc string) variant {
+	b.t.Helper()
+	v := variant{name: n.name, desc: desc}
+	var ips [2]string
+	for i, side := range []string{"a", "b"} {
+		nsName := fmt.Sprintf("%s-%s%s", b.ns, tag, side)
+		path := b.addNetns(nsName)
+		id := nsName
+		common := []string{"-cni-path", b.host.CNIBinDir, "-cache-dir", filepath.Join(b.host.Dir, "cni-cache"), "-id", id, "-netns", path}
+		del := inNetns(b.host.Netns, append(append([]string{b.tool("cnidriver"), "del"}, common...), n.file)...)
+		b.t.Cleanup(func() {
+			// Not b.ctx: cleanup also runs after Ctrl-C.
+			if _, err := del.output(contextBackground()); err != nil {
+				b.t.Errorf("cleanup: %v", err)
+			}
+		})
+		add := inNetns(b.host.Netns, append(append([]string{b.tool("cnidriver"), "add"}, common...), n.file)...)
+		ips[i] = add.mustOutput(b)
+		if i == 0 {
+			v.client = path
+		} else {
+			v.server = path
+		}
+	}
+	v.serverIP = ips[1]
+	v.mtu = b.mtu(v.client)
+	return v
+}
+
+// bareVeth builds the limit: two container netns, each with a veth into a
+// node netns that routes between them with plain kernel forwarding (/32
+// routes, static neighbours both ways, no BPF, no bridge, no iptables rule).
+func (b *bench) bareVeth() variant {
+	b.t.Helper()
+	node := b.ns + "-vnode"
+	b.addNetns(node)
+	inNetns("/run/netns/"+node, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1").mustOutput(b)
+	v := variant{name: "bare veth", desc: "veth pairs into a node netns, kernel forwarding (ip_forward=1), no BPF"}
+	for i, side := range []string{"a", "b"} {
+		ctr := fmt.Sprintf("%s-v%s", b.ns, side)
+		path := b.addNetns(ctr)
+		ip := fmt.Sprintf("192.168.79.%d", i+2)
+		host := "vh" + side
+		b.ipCmd("-n", node, "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ctr)
+		b.ipCmd("-n", node, "link", "set", host, "up")
+		b.ipCmd("-n", ctr, "link", "set", "eth0", "up")
+		b.ipCmd("-n", ctr, "addr", "add", ip+"/32", "dev", "eth0")
+		b.ipCmd("-n", ctr, "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link")
+		b.ipCmd("-n", ctr, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0")
+		b.ipCmd("-n", ctr, "neigh", "add", "169.254.1.1", "lladdr", b.mac(node, host), "dev", "eth0", "nud", "permanent")
+		b.ipCmd("-n", node, "route", "add", ip+"/32", "dev", host)
+		b.ipCmd("-n", node, "neigh", "add", ip, "lladdr", b.mac(ctr, "eth0"), "dev", host, "nud", "permanent")
+		if i == 0 {
+			v.client = path
+		} else {
+			v.server, v.serverIP = path, ip
+		}
+	}
+	v.mtu = b.mtu(v.client)
+	return v
+}
+
+func (b *bench) ipCmd(args ...string) string {
+	b.t.Helper()
+	return inNetns("", append([]string{"ip"}, args...)...).mustOutput(b)
+}
+
+type ipLink struct {
+	Address string `json:"address"`
+	MTU     int    `json:"mtu"`
+}
+
+func (b *bench) link(netnsName, dev string) ipLink {
+	b.t.Helper()
+	out := b.ipCmd("-n", netnsName, "-j", "link", "show", "dev", dev)
+	var links []ipLink
+	if err := json.Unmarshal([]byte(out), &links); err != nil || len(links) != 1 {
+		b.t.Fatalf("parse ip link of %s in %s: %v: %s", dev, netnsName, err, out)
+	}
+	return links[0]
+}
+
+func (b *bench) mac(netnsName, dev string) string { return b.link(netnsName, dev).Address }
+
+func (b *bench) mtu(netnsPath string) string {
+	return fmt.Sprint(b.link(strings.TrimPrefix(netnsPath, "/run/netns/"), "eth0").MTU)
+}
