@@ -6,6 +6,7 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -36,7 +37,7 @@ func (b *bench) cniPair(n cniNetwork, tag, desc string) variant {
 		del := inNetns(b.host.Netns, append(append([]string{b.tool("cnidriver"), "del"}, common...), n.file)...)
 		b.t.Cleanup(func() {
 			// Not b.ctx: cleanup also runs after Ctrl-C.
-			if _, err := del.output(contextBackground()); err != nil {
+			if _, err := del.output(context.Background()); err != nil {
 				b.t.Errorf("cleanup: %v", err)
 			}
 		})

@@ -161,7 +161,7 @@ func (c *Containerd) cleanup(t testing.TB) {
 
 // Nerdctl runs nerdctl against the host's containerd, in the host's netns,
 // with the host's CNI directories (the default network is "nori"), and
-// returns the combined output. StartContainerd must have been called.
+// returns its stdout (stderr goes into the error). StartContainerd first.
 func (h *Host) Nerdctl(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	h.mu.Lock()
@@ -178,7 +178,7 @@ func (h *Host) Nerdctl(t testing.TB, args ...string) (string, error) {
 		"--cni-netconfpath", h.CNIConfDir,
 	}, args...)
 	name, a := inNetns(h.Netns, nerdctlPath(), full...)
-	return run(nil, name, a...)
+	return runStdout(nil, name, a...)
 }
 
 // MustNerdctl is Nerdctl that fails the test on error.

@@ -69,9 +69,13 @@
 //	func LoadImage(t testing.TB, runtime string, h *Host) // "nerdctl", "podman" or "docker"
 //
 // Cleanups belong to the t passed to the call that started something: a
-// containerd started in a subtest stops when that subtest ends. Outputs are
-// combined stdout and stderr (Podman warns on stderr about conflists whose
-// plugins are missing). A switch whose test process died without cleaning up
+// containerd started in a subtest stops when that subtest ends; Podman's
+// containers go when the t of the first Podman call ends. Start the agent
+// before the runtimes, so their cleanups (which run CNI DEL) come first. Exec returns
+// combined stdout and stderr; Nerdctl, Podman and Docker return stdout only
+// and put stderr into the error, because the runtimes print benign noise on
+// stderr (nerdctl: "forward signal child exited"; Podman: warnings about
+// conflists whose plugins are missing). A switch whose test process died without cleaning up
 // (a -timeout panic, SIGKILL) is removed by the next NewSwitch.
 //
 // Tools names Require knows beyond $PATH: "nerdctl" (the one built into the

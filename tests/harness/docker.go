@@ -126,7 +126,7 @@ func (dd *Dockerd) cleanup(t testing.TB) {
 }
 
 // Docker runs the docker CLI against the host's dockerd, in the host's netns,
-// and returns the combined output. StartDockerd must have been called.
+// and returns its stdout (stderr goes into the error). StartDockerd first.
 func (h *Host) Docker(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	h.mu.Lock()
@@ -150,5 +150,5 @@ func (h *Host) MustDocker(t testing.TB, args ...string) string {
 
 func (h *Host) runDocker(dd *Dockerd, args ...string) (string, error) {
 	name, a := inNetns(h.Netns, "docker", append([]string{"--host", dd.Host}, args...)...)
-	return run(nil, name, a...)
+	return runStdout(nil, name, a...)
 }

@@ -14,9 +14,10 @@ import (
 // podmanEnv is one host's Podman configuration: its own storage, so hosts
 // never see each other's containers and cleanup can remove all of them.
 type podmanEnv struct {
-	dir  string
-	vars []string // CONTAINERS_CONF=..., CONTAINERS_STORAGE_CONF=...
-	env  []string // os.Environ() plus vars
+	dir     string
+	removal bool     // container removal registered on the first Podman caller
+	vars    []string // CONTAINERS_CONF=..., CONTAINERS_STORAGE_CONF=...
+	env     []string // os.Environ() plus vars
 }
 
 // podmanConf makes Podman 4.3 use CNI with the host's directories, run runc
@@ -100,20 +101,35 @@ func (h *Host) podmanCleanup(t testing.TB, p *podmanEnv) {
 
 // Podman runs podman with the host's configuration (CNI backend, the host's
 // CNI directories, its own storage) in the host's netns and returns the
-// combined output. The default network is "nori" only when named:
-// `podman run --network nori ...`.
+// output (see the package documentation). The default network is "nori"
+// only when named: `podman run --network nori ...`. The first call's t
+// removes the host's containers when it ends.
 func (h *Host) Podman(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	if h.podman == nil {
 		t.Fatalf("host %s has no Podman configuration (the world cannot run containers)", h.Name)
 	}
 	Require(t, "podman", "runc", "conmon")
-	return h.runPodman(h.podman, args...)
+	h.mu.Lock()
+	p := h.podman
+	first := !p.removal
+	p.removal = true
+	h.mu.Unlock()
+	if first {
+		// Runs before the cleanup of an agent started earlier, so CNI DEL
+		// still reaches it; the host-level cleanup is the safety net.
+		t.Cleanup(func() {
+			if _, err := h.runPodman(p, "rm", "--all", "--force", "--time", "0"); err != nil {
+				t.Errorf("host %s: remove podman containers: %v", h.Name, err)
+			}
+		})
+	}
+	return h.runPodman(p, args...)
 }
 
 func (h *Host) runPodman(p *podmanEnv, args ...string) (string, error) {
 	name, a := inNetns(h.Netns, "podman", args...)
-	return run(p.env, name, a...)
+	return runStdout(p.env, name, a...)
 }
 
 // MustPodman is Podman that fails the test on error.

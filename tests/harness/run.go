@@ -23,6 +23,34 @@ const cmdTimeout = 3 * time.Minute
 // run executes name args in the current (root) namespaces and returns the
 // combined output; the error names the command and carries the output.
 func run(env []string, name string, args ...string) (string, error) {
+	var out bytes.Buffer
+	err := runTo(&out, &out, env, name, args...)
+	if err != nil {
+		return out.String(), fmt.Errorf("%w: %s", err, strings.TrimSpace(out.String()))
+	}
+	return out.String(), nil
+}
+
+// runStdout is run returning stdout only, with stderr in the error. The
+// runtimes print benign noise on stderr (nerdctl's "forward signal child
+// exited", Podman's conflist warnings) that would spoil parsed output.
+func runStdout(env []string, name string, args ...string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	err := runTo(&stdout, &stderr, env, name, args...)
+	if err != nil {
+		return stdout.String(), fmt.Errorf("%w: %s%s", err, strings.TrimSpace(stderr.String()), outSuffix(stdout.String()))
+	}
+	return stdout.String(), nil
+}
+
+func outSuffix(stdout string) string {
+	if s := strings.TrimSpace(stdout); s != "" {
+		return "\nstdout: " + s
+	}
+	return ""
+}
+
+func runTo(stdout, stderr *bytes.Buffer, env []string, name string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -33,17 +61,16 @@ func run(env []string, name string, args ...string) (string, error) {
 	// Run wait for that child; stop reading a second after the command
 	// itself exited. (The child keeps running until host cleanup.)
 	cmd.WaitDelay = time.Second
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
 	err := cmd.Run()
 	if errors.Is(err, exec.ErrWaitDelay) {
 		err = nil // the command succeeded; only its background child lingers
 	}
 	if err != nil {
-		return out.String(), fmt.Errorf("run %s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("run %s %s: %w", name, strings.Join(args, " "), err)
 	}
-	return out.String(), nil
+	return nil
 }
 
 // mustRun is run that fails the test.
