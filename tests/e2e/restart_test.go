@@ -60,8 +60,8 @@ func TestAgentRestartKeepsTraffic(t *testing.T) {
 	harness.Require(t, "nerdctl", "busybox-image", "nori-binaries")
 	sw := harness.NewSwitch(t)
 	h := sw.AddHost(t, "h1")
-	h.StartContainerd(t)
 	agent := h.StartAgent(t)
+	h.StartContainerd(t)
 	harness.LoadImage(t, "nerdctl", h)
 
 	h.MustNerdctl(t, "run", "-d", "--name", "server", "--net", "nori", "-l", "name=server", harness.BusyboxImage, "nc", "-ll", "-p", "5000", "-e", "cat")

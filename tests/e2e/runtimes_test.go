@@ -30,8 +30,8 @@ func TestNerdctlAndPodman(t *testing.T) {
 	sw := harness.NewSwitch(t)
 	h := sw.AddHost(t, "h1")
 	world := sw.AddWorld(t)
-	h.StartContainerd(t)
 	h.StartAgent(t)
+	h.StartContainerd(t)
 	harness.LoadImage(t, "nerdctl", h)
 	harness.LoadImage(t, "podman", h)
 

@@ -24,8 +24,8 @@ func TestFiftyParallelContainers(t *testing.T) {
 	const n = 50
 	sw := harness.NewSwitch(t)
 	h := sw.AddHost(t, "h1")
-	h.StartContainerd(t)
 	h.StartAgent(t)
+	h.StartContainerd(t)
 	harness.LoadImage(t, "nerdctl", h)
 
 	names := make([]string, n)
