@@ -6,7 +6,6 @@ package ipcache
 import (
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/nori-net/nori/agent/datapath"
 	"github.com/nori-net/nori/agent/health"
@@ -70,7 +69,7 @@ func desiredState(localName string, nodes map[string]node.Node, entries map[neti
 		}
 		out[p] = want{entry: datapath.IPCacheEntry{Prefix: p, Identity: e.Identity, TunnelEndpoint: e.HostIP, Flags: datapath.IPCacheRemote}, created: e.Created, live: r.live}
 	}
-	slices.SortFunc(remotes, func(a, b Remote) int { return strings.Compare(a.CIDR.String(), b.CIDR.String()) })
+	slices.SortFunc(remotes, func(a, b Remote) int { return comparePrefix(a.CIDR, b.CIDR) })
 	return out, remotes
 }
 
