@@ -151,7 +151,7 @@ func TestConfigCodec(t *testing.T) {
 }
 
 func TestParseEvent(t *testing.T) {
-	raw := bpfobj.DatapathNoriEvent{
+	raw := bpfobj.LxcNoriEvent{
 		Type:    uint8(EventDrop),
 		Subtype: uint8(ReasonDropInvalid),
 		Dir:     uint8(DirEgress),

@@ -45,7 +45,7 @@ type Datapath struct {
 	mode string
 
 	mu   sync.Mutex // serialises attach and detach
-	objs bpfobj.DatapathObjects
+	objs bpfobj.LxcObjects
 }
 
 // Open loads the programs, reusing the maps pinned by an earlier run
@@ -65,7 +65,7 @@ func Open(cfg Config) (*Datapath, error) {
 		return nil, fmt.Errorf("create pin directory: %w", err)
 	}
 
-	spec, err := bpfobj.LoadDatapath()
+	spec, err := bpfobj.LoadLxc()
 	if err != nil {
 		return nil, fmt.Errorf("load bpf spec: %w", err)
 	}

@@ -47,7 +47,7 @@ func progIDs(t *testing.T, w *nsWorker, mode, bpfRoot, ifname string) []int {
 	t.Helper()
 	var ids []int
 	err := w.do(func() error {
-		for _, h := range endpointHooks {
+		for _, h := range hooks {
 			if mode == ModeTCX {
 				l, err := link.LoadPinnedLink(filepath.Join(bpfRoot, "nori", "links", ifname+"_"+h.name), nil)
 				if err != nil {
@@ -207,7 +207,7 @@ func testLocalForwarding(t *testing.T, mode string) {
 	after := progIDs(t, w, mode, bpfRoot, a.lxcName)
 	for i := range before {
 		if before[i] == after[i] {
-			t.Fatalf("program of %s %s not replaced on reopen: id %d", a.lxcName, endpointHooks[i].name, after[i])
+			t.Fatalf("program of %s %s not replaced on reopen: id %d", a.lxcName, hooks[i].name, after[i])
 		}
 	}
 	mustPing(t, a, b.ip)
@@ -250,7 +250,7 @@ func testLocalForwarding(t *testing.T, mode string) {
 		sh(t, "ip", "-n", node, "link", "del", b2.lxcName)
 		dp.Close()
 		open()
-		for _, h := range endpointHooks {
+		for _, h := range hooks {
 			pin := filepath.Join(bpfRoot, "nori", "links", b.lxcName+"_"+h.name)
 			if _, err := os.Stat(pin); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("stale pin %s still there (err %v)", pin, err)

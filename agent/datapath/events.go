@@ -17,8 +17,6 @@ type Event struct {
 	Type EventType
 	// Reason is the drop reason for EventDrop.
 	Reason Reason
-	// TracePoint is where an EventTrace was observed.
-	TracePoint TracePoint
 	// Subtype is the raw subtype byte (for EventDrop, the same as Reason).
 	Subtype        uint8
 	Dir            Direction
@@ -40,7 +38,7 @@ type Event struct {
 
 // ParseEvent decodes one raw ring buffer record.
 func ParseEvent(raw []byte) (Event, error) {
-	var r bpfobj.DatapathNoriEvent
+	var r bpfobj.LxcNoriEvent
 	if err := binary.Read(bytes.NewReader(raw), binary.NativeEndian, &r); err != nil {
 		return Event{}, fmt.Errorf("decode event of %d bytes: %w", len(raw), err)
 	}
@@ -61,11 +59,8 @@ func ParseEvent(raw []byte) (Event, error) {
 		Verdict:     r.Verdict,
 		MonotonicNS: r.TsNs,
 	}
-	switch e.Type {
-	case EventDrop:
+	if e.Type == EventDrop {
 		e.Reason = Reason(r.Subtype)
-	case EventTrace:
-		e.TracePoint = TracePoint(r.Subtype)
 	}
 	if r.TunnelEndpoint != 0 {
 		e.TunnelEndpoint = addrFromBE32(r.TunnelEndpoint)

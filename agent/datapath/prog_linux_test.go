@@ -28,17 +28,17 @@ const (
 	tcActRedirect = 7
 )
 
-func loadUnpinned(t *testing.T) *bpfobj.DatapathObjects {
+func loadUnpinned(t *testing.T) *bpfobj.LxcObjects {
 	t.Helper()
 	requireTools(t)
-	spec, err := bpfobj.LoadDatapath()
+	spec, err := bpfobj.LoadLxc()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range spec.Maps {
 		m.Pinning = ebpf.PinNone
 	}
-	var objs bpfobj.DatapathObjects
+	var objs bpfobj.LxcObjects
 	if err := spec.LoadAndAssign(&objs, nil); err != nil {
 		t.Fatalf("load: %v", err)
 	}
@@ -195,8 +195,8 @@ func TestDropEventAndMetrics(t *testing.T) {
 		t.Fatalf("to_container = %d, %v; want %d", ret, err, tcActOK)
 	}
 
-	var vs []bpfobj.DatapathNoriMetricsValue
-	want := map[bpfobj.DatapathNoriMetricsKey]uint64{
+	var vs []bpfobj.LxcNoriMetricsValue
+	want := map[bpfobj.LxcNoriMetricsKey]uint64{
 		{Reason: uint8(ReasonDropInvalid), Dir: uint8(DirEgress)}: 1,
 		{Reason: uint8(ReasonPass), Dir: uint8(DirIngress)}:       1,
 	}
