@@ -63,7 +63,7 @@ test-e2e: build ## run only the end-to-end tests (root; run test-deps first)
 	NORI_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags e2e -v ./tests/e2e/...
 
 bench: test-deps build ## benchmarks against the anchors named in the issues; prints tables with ratios
-	NORI_BIN_DIR=$(BIN) $(GO) run -tags bench ./tests/bench
+	NORI_BIN_DIR=$(BIN) $(GO) test -count=1 -tags bench -run TestBench -v -timeout 20m ./tests/bench
 
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

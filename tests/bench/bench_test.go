@@ -53,7 +53,7 @@ func TestBench(t *testing.T) {
 		}
 	}()
 
-	harness.Require(t, "ip", "nsenter", "taskset", "iperf3", "nori-binaries")
+	harness.Require(t, "ip", "nsenter", "iperf3", "nori-binaries")
 	sweepStaleNetns(t)
 	b := &bench{
 		t:     t,

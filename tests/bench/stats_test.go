@@ -104,3 +104,37 @@ func table(w io.Writer, header []string, rows [][]string) {
 	}
 	tw.Flush()
 }
+
+// median of a few throughput rounds: one round hit by outside load moves
+// it less than the mean.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		name string
+		xs   []float64
+		want float64
+	}{
+		{"empty", nil, 0},
+		{"odd", []float64{9, 1, 5}, 5},
+		{"even averages the middle two", []float64{4, 1, 3, 2}, 2.5},
+		{"one outlier does not move it", []float64{10, 10, 1, 10}, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := median(tt.xs); got != tt.want {
+				t.Errorf("median(%v) = %v, want %v", tt.xs, got, tt.want)
+			}
+		})
+	}
+}

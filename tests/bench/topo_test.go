@@ -38,6 +38,12 @@ func (b *bench) cniPair(n cniNetwork, tag, desc string) variant {
 		b.t.Cleanup(func() {
 			// Not b.ctx: cleanup also runs after Ctrl-C.
 			if _, err := del.output(context.Background()); err != nil {
+				if b.ctx.Err() != nil {
+					// Ctrl-C reached the agent too; removing the host
+					// netns and its directory takes the endpoint along.
+					b.t.Logf("cleanup after interrupt: %s: left to host removal", id)
+					return
+				}
 				b.t.Errorf("cleanup: %v", err)
 			}
 		})
@@ -57,18 +63,29 @@ func (b *bench) cniPair(n cniNetwork, tag, desc string) variant {
 // bareVeth builds the limit: two container netns, each with a veth into a
 // node netns that routes between them with plain kernel forwarding (/32
 // routes, static neighbours both ways, no BPF, no bridge, no iptables rule).
-func (b *bench) bareVeth() variant {
+// mtu 0 keeps the veth default (1500). tag keeps two such setups apart.
+func (b *bench) bareVeth(tag string, mtu int) variant {
 	b.t.Helper()
-	node := b.ns + "-vnode"
+	node := b.ns + "-" + tag + "node"
 	b.addNetns(node)
 	inNetns("/run/netns/"+node, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1").mustOutput(b)
 	v := variant{name: "bare veth", desc: "veth pairs into a node netns, kernel forwarding (ip_forward=1), no BPF"}
+	var mtuArgs []string
+	if mtu != 0 {
+		v.name = fmt.Sprintf("bare veth mtu %d", mtu)
+		v.desc += ", Nori's MTU"
+		mtuArgs = []string{"mtu", fmt.Sprint(mtu)}
+	}
 	for i, side := range []string{"a", "b"} {
-		ctr := fmt.Sprintf("%s-v%s", b.ns, side)
+		ctr := fmt.Sprintf("%s-%s%s", b.ns, tag, side)
 		path := b.addNetns(ctr)
 		ip := fmt.Sprintf("192.168.79.%d", i+2)
 		host := "vh" + side
 		b.ipCmd("-n", node, "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ctr)
+		if mtuArgs != nil {
+			b.ipCmd(append([]string{"-n", node, "link", "set", host}, mtuArgs...)...)
+			b.ipCmd(append([]string{"-n", ctr, "link", "set", "eth0"}, mtuArgs...)...)
+		}
 		b.ipCmd("-n", node, "link", "set", host, "up")
 		b.ipCmd("-n", ctr, "link", "set", "eth0", "up")
 		b.ipCmd("-n", ctr, "addr", "add", ip+"/32", "dev", "eth0")
