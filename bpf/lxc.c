@@ -7,7 +7,9 @@
  * A packet to another endpoint on this node is switched straight into
  * that container with bpf_redirect_peer, so the node's IP stack (and
  * ip_forward) never sees it. Everything else goes to the node stack,
- * which delivers it locally or routes and masquerades it.
+ * which delivers it locally or routes and masquerades it. In tunnel
+ * mode, a packet to an address behind another node is encapsulated here
+ * and redirected to the VXLAN device (see overlay.c for the other end).
  *
  * nori_to_container runs on tcx egress: packets the node stack sends into
  * the container. Packets redirected by bpf_redirect_peer enter the peer
@@ -17,35 +19,44 @@
  * Under TCX, TC_ACT_OK is TCX_PASS: it ends this hook and passes the
  * packet on, which is what both programs want. */
 
+/* Compiled as part of datapath.c; the includes name what this file uses. */
 #include "lib/common.h"
-#include "lib/reason.h"
 #include "lib/maps.h"
+#include "lib/config.h"
 #include "lib/pkt.h"
 #include "lib/metrics.h"
 #include "lib/events.h"
+#include "lib/tunnel.h"
 
-/* The kernel accepts programs under any license as long as they call no
- * GPL-only helper; none of the helpers used here is GPL-only. */
-char LICENSE[] SEC("license") = "Apache-2.0";
-
-/* bpf2go -type finds a type only when BTF refers to it from a global.
- * The event record and the enums are used only inside functions, so this
- * one unused pointer (8 bytes of .bss) makes them all visible to Go. */
-struct nori_go_types {
-	struct nori_event event;
-	enum nori_reason reason;
-	enum nori_event_type event_type;
-	enum nori_dir dir;
-	enum nori_ep_flags ep_flags;
-	enum nori_ipcache_flags ipcache_flags;
-	enum nori_config_flags config_flags;
-};
-const struct nori_go_types *nori_unused_go_types __attribute__((unused));
+/* nori_encap sends a container's packet to the node behind info: the
+ * tunnel key carries the source identity as VNI, and the redirect hands
+ * the packet to the VXLAN device, which adds the outer headers. The
+ * node's IP stack never sees it, so ip_forward does not matter. */
+static __always_inline int nori_encap(struct __sk_buff *skb, const struct nori_node_config *cfg,
+				      const struct nori_ipcache_value *info, __u16 src_ep,
+				      __u32 src_identity, const struct nori_pkt *p)
+{
+	if (!cfg->tunnel_ifindex)
+		return nori_drop(skb, NORI_DROP_NO_TUNNEL, NORI_DIR_EGRESS, src_ep, src_identity, p);
+	/* The node is a router hop, as for local delivery. */
+	if (nori_dec_ttl(skb, p->ttl) < 0) {
+		nori_count(NORI_REASON_PASS, NORI_DIR_EGRESS, skb->len);
+		return NORI_TC_ACT_OK;
+	}
+	if (nori_set_tunnel(skb, src_identity, info->tunnel_endpoint) < 0)
+		return nori_drop(skb, NORI_DROP_TUNNEL_KEY, NORI_DIR_EGRESS, src_ep, src_identity, p);
+	if (cfg->flags & NORI_CFG_F_TRACE)
+		nori_emit_trace(skb, NORI_TRACE_TO_OVERLAY, NORI_DIR_EGRESS, src_ep, src_identity,
+				info->identity, info->tunnel_endpoint, p);
+	nori_count(NORI_REASON_REDIRECT_TUNNEL, NORI_DIR_EGRESS, skb->len);
+	return bpf_redirect(cfg->tunnel_ifindex, 0);
+}
 
 SEC("tcx/ingress")
 int nori_from_container(struct __sk_buff *skb)
 {
 	struct nori_endpoint *src, *dst;
+	struct nori_node_config *cfg;
 	struct nori_pkt p = {};
 	__u32 src_identity = 0;
 	__u16 src_ep = 0;
@@ -87,10 +98,23 @@ int nori_from_container(struct __sk_buff *skb)
 		return bpf_redirect_peer(dst->ifindex, 0);
 	}
 
-	/* ISSUE 3 (overlay): look up p.daddr in nori_ipcache; when the entry
-	 * has a tunnel_endpoint and nori_config.flags has NORI_CFG_F_TUNNEL,
-	 * set the tunnel key (VNI = src_identity, remote = tunnel_endpoint)
-	 * and bpf_redirect to nori_config.tunnel_ifindex. */
+	/* Not on this node. In tunnel mode an address behind another node
+	 * goes straight into the overlay; in native-routing mode the node
+	 * stack routes it with the agent's routes. */
+	cfg = nori_cfg();
+	if (cfg && (cfg->flags & NORI_CFG_F_TUNNEL)) {
+		struct nori_ipcache_value *info = nori_ipcache_lookup(p.daddr);
+
+		/* An entry naming this node itself (its own CIDR, published
+		 * like any other) is local: the node stack delivers it. */
+		if (info && info->tunnel_endpoint && info->tunnel_endpoint == cfg->node_ip)
+			info = 0;
+		if (info && info->tunnel_endpoint)
+			return nori_encap(skb, cfg, info, src_ep, src_identity, &p);
+		if (info && (info->flags & NORI_IPC_F_REMOTE))
+			return nori_drop(skb, NORI_DROP_NO_TUNNEL, NORI_DIR_EGRESS, src_ep,
+					 src_identity, &p);
+	}
 
 	nori_count(NORI_REASON_PASS, NORI_DIR_EGRESS, skb->len);
 	return NORI_TC_ACT_OK;

@@ -27,6 +27,7 @@ import (
 	"github.com/nori-net/nori/agent/ipam"
 	"github.com/nori-net/nori/agent/kvstore"
 	"github.com/nori-net/nori/agent/labels"
+	"github.com/nori-net/nori/agent/overlay"
 	"github.com/nori-net/nori/agent/server"
 )
 
@@ -47,8 +48,10 @@ type Daemon struct {
 	eps      *endpoint.Manager
 	srv      *server.Server
 
-	mtu   int
-	ready atomic.Bool
+	mtu           int
+	overlayCfg    overlay.Config
+	tunnelIfIndex int // 0 in native-routing mode
+	ready         atomic.Bool
 }
 
 // Run starts the agent and blocks until ctx ends.
@@ -115,8 +118,8 @@ func (d *Daemon) start(ctx context.Context) error {
 	if err := hostnet.Setup(hostnet.Config{Router: router, ClusterPool: cfg.ClusterPoolIPv4CIDR, Logger: d.log}); err != nil {
 		return err
 	}
-	if err := d.dp.SetConfig(datapath.NodeConfig{RouterIP: router, ClusterCIDR: cfg.ClusterPoolIPv4CIDR, NodeIP: nodeIP}); err != nil {
-		return fmt.Errorf("configure datapath: %w", err)
+	if err := d.setupOverlay(router, nodeIP, underlayMTU); err != nil {
+		return err
 	}
 
 	if d.ipamDisk, err = ipam.NewDiskStore(filepath.Join(cfg.StateDir, "ipam", cidrDirName(cidr)), d.log); err != nil {
@@ -154,6 +157,12 @@ func (d *Daemon) start(ctx context.Context) error {
 		d.log.Error("restoring endpoints", "err", err)
 	}
 	d.sweepDatapath()
+	if d.tunnelIfIndex != 0 {
+		// After the endpoints: from-overlay redirects need their entries.
+		if err := d.dp.AttachOverlay(d.tunnelIfIndex, overlay.DefaultDevice); err != nil {
+			return fmt.Errorf("attach overlay programs: %w", err)
+		}
+	}
 	for _, att := range gone {
 		// The runtime's DEL could not reach a dead agent: free the
 		// address here, or it leaks.
@@ -268,4 +277,39 @@ func (d *Daemon) sweepDatapath() {
 			_ = d.dp.DeleteEndpoint(e.IP)
 		}
 	}
+}
+
+// setupOverlay creates (or, with --tunnel=disabled, removes) the VXLAN
+// device and tells the datapath how to reach other nodes. The device's
+// ifindex changes when it is recreated (another --tunnel-port), so the
+// datapath config is written on every start.
+func (d *Daemon) setupOverlay(router, nodeIP netip.Addr, underlayMTU int) error {
+	d.overlayCfg = overlay.Config{
+		Device:   overlay.DefaultDevice,
+		Port:     d.cfg.TunnelPort,
+		MTU:      underlayMTU - overlay.Overhead,
+		RouterIP: router,
+		Logger:   d.log,
+	}
+	nc := datapath.NodeConfig{RouterIP: router, ClusterCIDR: d.cfg.ClusterPoolIPv4CIDR, NodeIP: nodeIP}
+	if d.cfg.Tunnel == "vxlan" {
+		ifindex, err := overlay.Setup(d.overlayCfg)
+		if err != nil {
+			return fmt.Errorf("set up the VXLAN overlay: %w", err)
+		}
+		d.tunnelIfIndex = ifindex
+		nc.TunnelIfIndex = ifindex
+		nc.Flags |= datapath.ConfigTunnel
+	} else {
+		if err := d.dp.DetachOverlay(overlay.DefaultDevice); err != nil {
+			d.log.Warn("detach overlay programs", "err", err)
+		}
+		if err := overlay.Teardown(d.overlayCfg); err != nil {
+			d.log.Warn("remove VXLAN device", "err", err)
+		}
+	}
+	if err := d.dp.SetConfig(nc); err != nil {
+		return fmt.Errorf("configure datapath: %w", err)
+	}
+	return nil
 }

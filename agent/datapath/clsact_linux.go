@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -22,7 +23,7 @@ const (
 )
 
 func clsParent(h hook) uint32 {
-	if h.name == "ingress" {
+	if h.attach == ebpf.AttachTCXIngress {
 		return netlink.HANDLE_MIN_INGRESS
 	}
 	return netlink.HANDLE_MIN_EGRESS
@@ -43,7 +44,7 @@ func clsFilter(ifindex int, h hook, fd int, name string) *netlink.BpfFilter {
 	}
 }
 
-func (d *Datapath) attachClsact(ifindex int, _ string) error {
+func (d *Datapath) attachClsact(hs []hook, ifindex int) error {
 	qdisc := &netlink.GenericQdisc{
 		QdiscAttrs: netlink.QdiscAttrs{
 			LinkIndex: ifindex,
@@ -56,16 +57,16 @@ func (d *Datapath) attachClsact(ifindex int, _ string) error {
 	if err := netlink.QdiscAdd(qdisc); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("add clsact qdisc: %w", err)
 	}
-	for _, h := range hooks {
+	for _, h := range hs {
 		p := h.prog(d)
-		if err := netlink.FilterReplace(clsFilter(ifindex, h, p.FD(), progName(h))); err != nil {
+		if err := netlink.FilterReplace(clsFilter(ifindex, h, p.FD(), h.progName)); err != nil {
 			return fmt.Errorf("replace cls_bpf %s filter: %w", h.name, err)
 		}
 	}
 	return nil
 }
 
-func (d *Datapath) detachClsact(ifname string) error {
+func (d *Datapath) detachClsact(hs []hook, ifname string) error {
 	l, err := netlink.LinkByName(ifname)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -74,7 +75,7 @@ func (d *Datapath) detachClsact(ifname string) error {
 		}
 		return fmt.Errorf("look up %s: %w", ifname, err)
 	}
-	for _, h := range hooks {
+	for _, h := range hs {
 		f, err := ourFilter(l, h)
 		if err != nil {
 			return err
@@ -97,7 +98,7 @@ func (d *Datapath) repointClsact() error {
 		return fmt.Errorf("list interfaces: %w", err)
 	}
 	for _, l := range links {
-		for _, h := range hooks {
+		for _, h := range allHooks {
 			f, err := ourFilter(l, h)
 			if err != nil {
 				return err
@@ -105,7 +106,7 @@ func (d *Datapath) repointClsact() error {
 			if f == nil {
 				continue
 			}
-			nf := clsFilter(l.Attrs().Index, h, h.prog(d).FD(), progName(h))
+			nf := clsFilter(l.Attrs().Index, h, h.prog(d).FD(), h.progName)
 			if err := netlink.FilterReplace(nf); err != nil {
 				return fmt.Errorf("replace cls_bpf %s filter on %s: %w", h.name, l.Attrs().Name, err)
 			}
@@ -126,16 +127,9 @@ func ourFilter(l netlink.Link, h hook) (*netlink.BpfFilter, error) {
 	}
 	for _, f := range filters {
 		bf, ok := f.(*netlink.BpfFilter)
-		if ok && bf.Name == progName(h) && bf.Priority == clsPriority && bf.Handle == clsHandle {
+		if ok && bf.Name == h.progName && bf.Priority == clsPriority && bf.Handle == clsHandle {
 			return bf, nil
 		}
 	}
 	return nil, nil
-}
-
-func progName(h hook) string {
-	if h.name == "ingress" {
-		return "nori_from_container"
-	}
-	return "nori_to_container"
 }

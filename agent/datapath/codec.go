@@ -43,8 +43,8 @@ func mac6(what string, m net.HardwareAddr) ([6]uint8, error) {
 	return out, nil
 }
 
-func endpointToBPF(e Endpoint) ([4]byte, bpfobj.LxcNoriEndpoint, error) {
-	var v bpfobj.LxcNoriEndpoint
+func endpointToBPF(e Endpoint) ([4]byte, bpfobj.DatapathNoriEndpoint, error) {
+	var v bpfobj.DatapathNoriEndpoint
 	if err := ipv4("endpoint IP", e.IP); err != nil {
 		return [4]byte{}, v, err
 	}
@@ -68,7 +68,7 @@ func endpointToBPF(e Endpoint) ([4]byte, bpfobj.LxcNoriEndpoint, error) {
 	return e.IP.As4(), v, nil
 }
 
-func endpointFromBPF(k [4]byte, v bpfobj.LxcNoriEndpoint) Endpoint {
+func endpointFromBPF(k [4]byte, v bpfobj.DatapathNoriEndpoint) Endpoint {
 	return Endpoint{
 		IP:       netip.AddrFrom4(k),
 		IfIndex:  int(v.Ifindex),
@@ -80,16 +80,16 @@ func endpointFromBPF(k [4]byte, v bpfobj.LxcNoriEndpoint) Endpoint {
 	}
 }
 
-func ipcacheKey(p netip.Prefix) (bpfobj.LxcNoriIpcacheKey, error) {
+func ipcacheKey(p netip.Prefix) (bpfobj.DatapathNoriIpcacheKey, error) {
 	if !p.IsValid() || !p.Addr().Is4() {
-		return bpfobj.LxcNoriIpcacheKey{}, fmt.Errorf("prefix %v is not an IPv4 prefix", p)
+		return bpfobj.DatapathNoriIpcacheKey{}, fmt.Errorf("prefix %v is not an IPv4 prefix", p)
 	}
 	p = p.Masked()
-	return bpfobj.LxcNoriIpcacheKey{Prefixlen: uint32(p.Bits()), Ip: be32(p.Addr())}, nil
+	return bpfobj.DatapathNoriIpcacheKey{Prefixlen: uint32(p.Bits()), Ip: be32(p.Addr())}, nil
 }
 
-func ipcacheToBPF(e IPCacheEntry) (bpfobj.LxcNoriIpcacheKey, bpfobj.LxcNoriIpcacheValue, error) {
-	var v bpfobj.LxcNoriIpcacheValue
+func ipcacheToBPF(e IPCacheEntry) (bpfobj.DatapathNoriIpcacheKey, bpfobj.DatapathNoriIpcacheValue, error) {
+	var v bpfobj.DatapathNoriIpcacheValue
 	k, err := ipcacheKey(e.Prefix)
 	if err != nil {
 		return k, v, err
@@ -105,7 +105,7 @@ func ipcacheToBPF(e IPCacheEntry) (bpfobj.LxcNoriIpcacheKey, bpfobj.LxcNoriIpcac
 	return k, v, nil
 }
 
-func ipcacheFromBPF(k bpfobj.LxcNoriIpcacheKey, v bpfobj.LxcNoriIpcacheValue) IPCacheEntry {
+func ipcacheFromBPF(k bpfobj.DatapathNoriIpcacheKey, v bpfobj.DatapathNoriIpcacheValue) IPCacheEntry {
 	e := IPCacheEntry{
 		Prefix:   netip.PrefixFrom(addrFromBE32(k.Ip), int(k.Prefixlen)),
 		Identity: v.Identity,
@@ -117,8 +117,8 @@ func ipcacheFromBPF(k bpfobj.LxcNoriIpcacheKey, v bpfobj.LxcNoriIpcacheValue) IP
 	return e
 }
 
-func configToBPF(c NodeConfig) (bpfobj.LxcNoriNodeConfig, error) {
-	var v bpfobj.LxcNoriNodeConfig
+func configToBPF(c NodeConfig) (bpfobj.DatapathNoriNodeConfig, error) {
+	var v bpfobj.DatapathNoriNodeConfig
 	if err := ipv4("router IP", c.RouterIP); err != nil {
 		return v, err
 	}
@@ -134,6 +134,10 @@ func configToBPF(c NodeConfig) (bpfobj.LxcNoriNodeConfig, error) {
 	if c.TunnelIfIndex < 0 {
 		return v, fmt.Errorf("tunnel interface index %d is negative", c.TunnelIfIndex)
 	}
+	// The programs would drop every packet to a remote node.
+	if c.Flags&ConfigTunnel != 0 && c.TunnelIfIndex == 0 {
+		return v, fmt.Errorf("tunnel mode needs the tunnel interface index")
+	}
 	cidr := c.ClusterCIDR.Masked()
 	mask := net.CIDRMask(cidr.Bits(), 32)
 	v.RouterIp = be32(c.RouterIP)
@@ -144,7 +148,7 @@ func configToBPF(c NodeConfig) (bpfobj.LxcNoriNodeConfig, error) {
 	return v, nil
 }
 
-func configFromBPF(v bpfobj.LxcNoriNodeConfig) NodeConfig {
+func configFromBPF(v bpfobj.DatapathNoriNodeConfig) NodeConfig {
 	var mask [4]byte
 	binary.NativeEndian.PutUint32(mask[:], v.ClusterMask)
 	bits, _ := net.IPMask(mask[:]).Size()

@@ -130,6 +130,8 @@ func TestConfigCodec(t *testing.T) {
 		{"no router", NodeConfig{ClusterCIDR: netip.MustParsePrefix("10.0.0.0/8")}, true},
 		{"no cidr", NodeConfig{RouterIP: netip.MustParseAddr("10.0.1.1")}, true},
 		{"negative tunnel", NodeConfig{RouterIP: netip.MustParseAddr("10.0.1.1"), ClusterCIDR: netip.MustParsePrefix("10.0.0.0/8"), TunnelIfIndex: -1}, true},
+		{"tunnel without device", NodeConfig{RouterIP: netip.MustParseAddr("10.0.1.1"), ClusterCIDR: netip.MustParsePrefix("10.0.0.0/8"), Flags: ConfigTunnel}, true},
+		{"native with device", NodeConfig{RouterIP: netip.MustParseAddr("10.0.1.1"), ClusterCIDR: netip.MustParsePrefix("10.0.0.0/8"), TunnelIfIndex: 9}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,7 +153,7 @@ func TestConfigCodec(t *testing.T) {
 }
 
 func TestParseEvent(t *testing.T) {
-	raw := bpfobj.LxcNoriEvent{
+	raw := bpfobj.DatapathNoriEvent{
 		Type:    uint8(EventDrop),
 		Subtype: uint8(ReasonDropInvalid),
 		Dir:     uint8(DirEgress),
@@ -181,6 +183,33 @@ func TestParseEvent(t *testing.T) {
 	if _, err := ParseEvent(buf.Bytes()[:10]); err == nil {
 		t.Fatal("short record decoded without error")
 	}
+
+	// A trace from the overlay: the subtype is the trace point, the
+	// tunnel endpoint the sending node.
+	raw = bpfobj.DatapathNoriEvent{
+		Type:           uint8(EventTrace),
+		Subtype:        uint8(TraceFromOverlay),
+		Dir:            uint8(DirIngress),
+		SrcIdentity:    1001,
+		DstIdentity:    2001,
+		TunnelEndpoint: be32(netip.MustParseAddr("172.31.200.1")),
+	}
+	buf.Reset()
+	binary.Write(&buf, binary.NativeEndian, raw)
+	if ev, err = ParseEvent(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	want = Event{
+		Type: EventTrace, TracePoint: TraceFromOverlay, Subtype: uint8(TraceFromOverlay), Dir: DirIngress,
+		SrcIdentity: 1001, DstIdentity: 2001, TunnelEndpoint: netip.MustParseAddr("172.31.200.1"),
+		Src: netip.MustParseAddrPort("0.0.0.0:0"), Dst: netip.MustParseAddrPort("0.0.0.0:0"),
+	}
+	if ev != want {
+		t.Fatalf("ParseEvent(trace) = %+v, want %+v", ev, want)
+	}
+	if got := ev.TracePoint.String(); got != "from-overlay" {
+		t.Fatalf("TracePoint.String() = %q", got)
+	}
 }
 
 func TestReasonString(t *testing.T) {
@@ -192,6 +221,9 @@ func TestReasonString(t *testing.T) {
 		{ReasonPass, "pass", false},
 		{ReasonRedirectLocal, "redirect-local", false},
 		{ReasonDropInvalid, "drop-invalid", true},
+		{ReasonDecapLocal, "decap-local", false},
+		{ReasonEncapHost, "encap-host", false},
+		{ReasonDropTunnelKey, "drop-tunnel-key", true},
 		{Reason(250), "reason-250", true},
 	}
 	for _, tt := range tests {

@@ -14,19 +14,19 @@ import (
 
 // Endpoint flags (Endpoint.Flags).
 const (
-	EndpointPolicyIngress = uint16(bpfobj.LxcNoriEpFlagsNORI_EP_F_POLICY_INGRESS)
-	EndpointPolicyEgress  = uint16(bpfobj.LxcNoriEpFlagsNORI_EP_F_POLICY_EGRESS)
-	EndpointProxy         = uint16(bpfobj.LxcNoriEpFlagsNORI_EP_F_PROXY)
+	EndpointPolicyIngress = uint16(bpfobj.DatapathNoriEpFlagsNORI_EP_F_POLICY_INGRESS)
+	EndpointPolicyEgress  = uint16(bpfobj.DatapathNoriEpFlagsNORI_EP_F_POLICY_EGRESS)
+	EndpointProxy         = uint16(bpfobj.DatapathNoriEpFlagsNORI_EP_F_PROXY)
 )
 
 // IPCacheRemote marks an ipcache entry behind a tunnel endpoint.
-const IPCacheRemote = uint16(bpfobj.LxcNoriIpcacheFlagsNORI_IPC_F_REMOTE)
+const IPCacheRemote = uint16(bpfobj.DatapathNoriIpcacheFlagsNORI_IPC_F_REMOTE)
 
 // Node config flags (NodeConfig.Flags).
 const (
-	ConfigTunnel = uint32(bpfobj.LxcNoriConfigFlagsNORI_CFG_F_TUNNEL)
-	ConfigPolicy = uint32(bpfobj.LxcNoriConfigFlagsNORI_CFG_F_POLICY)
-	ConfigTrace  = uint32(bpfobj.LxcNoriConfigFlagsNORI_CFG_F_TRACE)
+	ConfigTunnel = uint32(bpfobj.DatapathNoriConfigFlagsNORI_CFG_F_TUNNEL)
+	ConfigPolicy = uint32(bpfobj.DatapathNoriConfigFlagsNORI_CFG_F_POLICY)
+	ConfigTrace  = uint32(bpfobj.DatapathNoriConfigFlagsNORI_CFG_F_TRACE)
 )
 
 // Reason says why a packet got its verdict. Values from ReasonDropBase
@@ -35,19 +35,23 @@ type Reason uint8
 
 // Reasons, as in bpf/lib/reason.h.
 const (
-	ReasonPass           = Reason(bpfobj.LxcNoriReasonNORI_REASON_PASS)
-	ReasonRedirectLocal  = Reason(bpfobj.LxcNoriReasonNORI_REASON_REDIRECT_LOCAL)
-	ReasonRedirectTunnel = Reason(bpfobj.LxcNoriReasonNORI_REASON_REDIRECT_TUNNEL)
-	ReasonRedirectProxy  = Reason(bpfobj.LxcNoriReasonNORI_REASON_REDIRECT_PROXY)
-	ReasonEventLost      = Reason(bpfobj.LxcNoriReasonNORI_REASON_EVENT_LOST)
-	ReasonDropBase       = Reason(bpfobj.LxcNoriReasonNORI_DROP_BASE)
-	ReasonDropInvalid    = Reason(bpfobj.LxcNoriReasonNORI_DROP_INVALID)
-	ReasonDropTTL        = Reason(bpfobj.LxcNoriReasonNORI_DROP_TTL)
-	ReasonDropPolicy     = Reason(bpfobj.LxcNoriReasonNORI_DROP_POLICY)
-	ReasonDropPolicyDeny = Reason(bpfobj.LxcNoriReasonNORI_DROP_POLICY_DENY)
-	ReasonDropNoTunnel   = Reason(bpfobj.LxcNoriReasonNORI_DROP_NO_TUNNEL)
-	ReasonDropRedirect   = Reason(bpfobj.LxcNoriReasonNORI_DROP_REDIRECT)
-	ReasonDropSpoof      = Reason(bpfobj.LxcNoriReasonNORI_DROP_SPOOF)
+	ReasonPass           = Reason(bpfobj.DatapathNoriReasonNORI_REASON_PASS)
+	ReasonRedirectLocal  = Reason(bpfobj.DatapathNoriReasonNORI_REASON_REDIRECT_LOCAL)
+	ReasonRedirectTunnel = Reason(bpfobj.DatapathNoriReasonNORI_REASON_REDIRECT_TUNNEL)
+	ReasonRedirectProxy  = Reason(bpfobj.DatapathNoriReasonNORI_REASON_REDIRECT_PROXY)
+	ReasonDecapLocal     = Reason(bpfobj.DatapathNoriReasonNORI_REASON_DECAP_LOCAL)
+	ReasonDecapHost      = Reason(bpfobj.DatapathNoriReasonNORI_REASON_DECAP_HOST)
+	ReasonEncapHost      = Reason(bpfobj.DatapathNoriReasonNORI_REASON_ENCAP_HOST)
+	ReasonEventLost      = Reason(bpfobj.DatapathNoriReasonNORI_REASON_EVENT_LOST)
+	ReasonDropBase       = Reason(bpfobj.DatapathNoriReasonNORI_DROP_BASE)
+	ReasonDropInvalid    = Reason(bpfobj.DatapathNoriReasonNORI_DROP_INVALID)
+	ReasonDropTTL        = Reason(bpfobj.DatapathNoriReasonNORI_DROP_TTL)
+	ReasonDropPolicy     = Reason(bpfobj.DatapathNoriReasonNORI_DROP_POLICY)
+	ReasonDropPolicyDeny = Reason(bpfobj.DatapathNoriReasonNORI_DROP_POLICY_DENY)
+	ReasonDropNoTunnel   = Reason(bpfobj.DatapathNoriReasonNORI_DROP_NO_TUNNEL)
+	ReasonDropRedirect   = Reason(bpfobj.DatapathNoriReasonNORI_DROP_REDIRECT)
+	ReasonDropSpoof      = Reason(bpfobj.DatapathNoriReasonNORI_DROP_SPOOF)
+	ReasonDropTunnelKey  = Reason(bpfobj.DatapathNoriReasonNORI_DROP_TUNNEL_KEY)
 )
 
 var reasonNames = map[Reason]string{
@@ -55,6 +59,9 @@ var reasonNames = map[Reason]string{
 	ReasonRedirectLocal:  "redirect-local",
 	ReasonRedirectTunnel: "redirect-tunnel",
 	ReasonRedirectProxy:  "redirect-proxy",
+	ReasonDecapLocal:     "decap-local",
+	ReasonDecapHost:      "decap-host",
+	ReasonEncapHost:      "encap-host",
 	ReasonEventLost:      "event-lost",
 	ReasonDropInvalid:    "drop-invalid",
 	ReasonDropTTL:        "drop-ttl",
@@ -63,6 +70,7 @@ var reasonNames = map[Reason]string{
 	ReasonDropNoTunnel:   "drop-no-tunnel",
 	ReasonDropRedirect:   "drop-redirect",
 	ReasonDropSpoof:      "drop-spoof",
+	ReasonDropTunnelKey:  "drop-tunnel-key",
 }
 
 // IsDrop reports whether the reason is a drop.
@@ -80,9 +88,9 @@ type Direction uint8
 
 // Directions, as in bpf/lib/common.h.
 const (
-	DirUnknown = Direction(bpfobj.LxcNoriDirNORI_DIR_UNKNOWN)
-	DirIngress = Direction(bpfobj.LxcNoriDirNORI_DIR_INGRESS)
-	DirEgress  = Direction(bpfobj.LxcNoriDirNORI_DIR_EGRESS)
+	DirUnknown = Direction(bpfobj.DatapathNoriDirNORI_DIR_UNKNOWN)
+	DirIngress = Direction(bpfobj.DatapathNoriDirNORI_DIR_INGRESS)
+	DirEgress  = Direction(bpfobj.DatapathNoriDirNORI_DIR_EGRESS)
 )
 
 func (d Direction) String() string {
@@ -100,10 +108,10 @@ type EventType uint8
 
 // Event types, as in bpf/lib/events.h.
 const (
-	EventDrop   = EventType(bpfobj.LxcNoriEventTypeNORI_EVENT_DROP)
-	EventTrace  = EventType(bpfobj.LxcNoriEventTypeNORI_EVENT_TRACE)
-	EventPolicy = EventType(bpfobj.LxcNoriEventTypeNORI_EVENT_POLICY)
-	EventDebug  = EventType(bpfobj.LxcNoriEventTypeNORI_EVENT_DEBUG)
+	EventDrop   = EventType(bpfobj.DatapathNoriEventTypeNORI_EVENT_DROP)
+	EventTrace  = EventType(bpfobj.DatapathNoriEventTypeNORI_EVENT_TRACE)
+	EventPolicy = EventType(bpfobj.DatapathNoriEventTypeNORI_EVENT_POLICY)
+	EventDebug  = EventType(bpfobj.DatapathNoriEventTypeNORI_EVENT_DEBUG)
 )
 
 func (t EventType) String() string {
@@ -118,4 +126,27 @@ func (t EventType) String() string {
 		return "debug"
 	}
 	return fmt.Sprintf("type-%d", uint8(t))
+}
+
+// TracePoint says where a trace event was observed (Event.TracePoint).
+type TracePoint uint8
+
+// Trace points, as in bpf/lib/events.h.
+const (
+	// TraceToOverlay: a packet got its tunnel key; Event.SrcIdentity is
+	// the VNI and Event.TunnelEndpoint the remote node.
+	TraceToOverlay = TracePoint(bpfobj.DatapathNoriTracePointNORI_TRACE_TO_OVERLAY)
+	// TraceFromOverlay: a packet arrived from the overlay; Event.SrcIdentity
+	// is the VNI it carried and Event.TunnelEndpoint the sending node.
+	TraceFromOverlay = TracePoint(bpfobj.DatapathNoriTracePointNORI_TRACE_FROM_OVERLAY)
+)
+
+func (p TracePoint) String() string {
+	switch p {
+	case TraceToOverlay:
+		return "to-overlay"
+	case TraceFromOverlay:
+		return "from-overlay"
+	}
+	return fmt.Sprintf("point-%d", uint8(p))
 }

@@ -45,12 +45,12 @@ type Datapath struct {
 	mode string
 
 	mu   sync.Mutex // serialises attach and detach
-	objs bpfobj.LxcObjects
+	objs bpfobj.DatapathObjects
 }
 
 // Open loads the programs, reusing the maps pinned by an earlier run
-// together with their contents, and points every endpoint attachment left
-// by that run at the new programs.
+// together with their contents, and points every attachment left by that
+// run (endpoints and overlay) at the new programs.
 func Open(cfg Config) (*Datapath, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -65,7 +65,7 @@ func Open(cfg Config) (*Datapath, error) {
 		return nil, fmt.Errorf("create pin directory: %w", err)
 	}
 
-	spec, err := bpfobj.LoadLxc()
+	spec, err := bpfobj.LoadDatapath()
 	if err != nil {
 		return nil, fmt.Errorf("load bpf spec: %w", err)
 	}

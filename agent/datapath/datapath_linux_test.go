@@ -41,13 +41,13 @@ func TestOpenRefusesNonBPFFS(t *testing.T) {
 	}
 }
 
-// progIDs returns the program behind each attachment of ifname, from the
-// pins (TCX) or from the filters (clsact).
-func progIDs(t *testing.T, w *nsWorker, mode, bpfRoot, ifname string) []int {
+// progIDs returns the program behind each attachment of ifname for the
+// hooks hs, from the pins (TCX) or from the filters (clsact).
+func progIDs(t *testing.T, w *nsWorker, mode, bpfRoot, ifname string, hs []hook) []int {
 	t.Helper()
 	var ids []int
 	err := w.do(func() error {
-		for _, h := range hooks {
+		for _, h := range hs {
 			if mode == ModeTCX {
 				l, err := link.LoadPinnedLink(filepath.Join(bpfRoot, "nori", "links", ifname+"_"+h.name), nil)
 				if err != nil {
@@ -179,7 +179,7 @@ func testLocalForwarding(t *testing.T, mode string) {
 	mustPing(t, a, b.ip)
 
 	// With every fd closed, the pinned links (or the filters) still forward.
-	before := progIDs(t, w, mode, bpfRoot, a.lxcName)
+	before := progIDs(t, w, mode, bpfRoot, a.lxcName, endpointHooks)
 	if err := dp.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -204,10 +204,10 @@ func testLocalForwarding(t *testing.T, mode string) {
 			t.Fatalf("endpoint %d after reopen = %+v, want %+v", i, eps[i], want[i])
 		}
 	}
-	after := progIDs(t, w, mode, bpfRoot, a.lxcName)
+	after := progIDs(t, w, mode, bpfRoot, a.lxcName, endpointHooks)
 	for i := range before {
 		if before[i] == after[i] {
-			t.Fatalf("program of %s %s not replaced on reopen: id %d", a.lxcName, hooks[i].name, after[i])
+			t.Fatalf("program of %s %s not replaced on reopen: id %d", a.lxcName, endpointHooks[i].name, after[i])
 		}
 	}
 	mustPing(t, a, b.ip)
@@ -250,7 +250,7 @@ func testLocalForwarding(t *testing.T, mode string) {
 		sh(t, "ip", "-n", node, "link", "del", b2.lxcName)
 		dp.Close()
 		open()
-		for _, h := range hooks {
+		for _, h := range endpointHooks {
 			pin := filepath.Join(bpfRoot, "nori", "links", b.lxcName+"_"+h.name)
 			if _, err := os.Stat(pin); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("stale pin %s still there (err %v)", pin, err)

@@ -2,8 +2,8 @@
 // Copyright The Nori Authors.
 
 // Package datapath loads Nori's eBPF programs, pins their maps and links
-// under <bpf-root>/nori/, attaches them to container veths and gives typed
-// access to the maps.
+// under <bpf-root>/nori/, attaches them to container veths and to the VXLAN
+// device (AttachOverlay), and gives typed access to the maps.
 //
 // Everything pinned outlives the agent: traffic keeps flowing while the
 // agent restarts, and the next Open reuses the maps (with their contents)

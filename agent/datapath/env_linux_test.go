@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -139,12 +140,25 @@ type container struct {
 const routerIP = "169.254.1.1"
 
 // addContainer wires a container to the node netns as nori-cni will
-// (research/spike.md §3): /32 address, route to the router IP, a static
-// neighbour for it pointing at the host-side MAC, default route via it.
+// (research/spike.md §3, agent/link): /32 address, route to the router
+// IP, a static neighbour for it pointing at the host-side MAC, default
+// route via it; on the node a /32 route and a static neighbour for the
+// container.
 func addContainer(t *testing.T, node, role, ip, lxc string) container {
+	t.Helper()
+	return addContainerVia(t, node, role, ip, lxc, routerIP, 0)
+}
+
+// addContainerVia is addContainer with the node's router address and,
+// when mtu > 0, the MTU of both veth ends and of the default route.
+func addContainerVia(t *testing.T, node, role, ip, lxc, router string, mtu int) container {
 	t.Helper()
 	ns := newNetNS(t, role)
 	sh(t, "ip", "link", "add", lxc, "netns", node, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	if mtu > 0 {
+		sh(t, "ip", "-n", node, "link", "set", lxc, "mtu", strconv.Itoa(mtu))
+		sh(t, "ip", "-n", ns, "link", "set", "eth0", "mtu", strconv.Itoa(mtu))
+	}
 	sh(t, "ip", "-n", node, "link", "set", lxc, "up")
 	sh(t, "ip", "-n", ns, "addr", "add", ip+"/32", "dev", "eth0")
 	sh(t, "ip", "-n", ns, "link", "set", "eth0", "up")
@@ -153,9 +167,15 @@ func addContainer(t *testing.T, node, role, ip, lxc string) container {
 	c.ifindex = nodeLink.Attrs().Index
 	c.nodeMAC = nodeLink.Attrs().HardwareAddr
 	c.mac = linkIn(t, ns, "eth0").Attrs().HardwareAddr
-	sh(t, "ip", "-n", ns, "route", "add", routerIP, "dev", "eth0", "scope", "link")
-	sh(t, "ip", "-n", ns, "route", "add", "default", "via", routerIP, "dev", "eth0")
-	sh(t, "ip", "-n", ns, "neigh", "add", routerIP, "lladdr", c.nodeMAC.String(), "dev", "eth0", "nud", "permanent")
+	sh(t, "ip", "-n", ns, "route", "add", router, "dev", "eth0", "scope", "link")
+	def := []string{"ip", "-n", ns, "route", "add", "default", "via", router, "dev", "eth0"}
+	if mtu > 0 {
+		def = append(def, "mtu", strconv.Itoa(mtu))
+	}
+	sh(t, def...)
+	sh(t, "ip", "-n", ns, "neigh", "add", router, "lladdr", c.nodeMAC.String(), "dev", "eth0", "nud", "permanent")
+	sh(t, "ip", "-n", node, "neigh", "replace", ip, "lladdr", c.mac.String(), "dev", lxc, "nud", "permanent")
+	sh(t, "ip", "-n", node, "route", "replace", ip+"/32", "dev", lxc, "scope", "link")
 	return c
 }
 

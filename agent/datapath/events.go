@@ -17,6 +17,8 @@ type Event struct {
 	Type EventType
 	// Reason is the drop reason for EventDrop.
 	Reason Reason
+	// TracePoint is where an EventTrace was observed.
+	TracePoint TracePoint
 	// Subtype is the raw subtype byte (for EventDrop, the same as Reason).
 	Subtype        uint8
 	Dir            Direction
@@ -38,7 +40,7 @@ type Event struct {
 
 // ParseEvent decodes one raw ring buffer record.
 func ParseEvent(raw []byte) (Event, error) {
-	var r bpfobj.LxcNoriEvent
+	var r bpfobj.DatapathNoriEvent
 	if err := binary.Read(bytes.NewReader(raw), binary.NativeEndian, &r); err != nil {
 		return Event{}, fmt.Errorf("decode event of %d bytes: %w", len(raw), err)
 	}
@@ -59,8 +61,11 @@ func ParseEvent(raw []byte) (Event, error) {
 		Verdict:     r.Verdict,
 		MonotonicNS: r.TsNs,
 	}
-	if e.Type == EventDrop {
+	switch e.Type {
+	case EventDrop:
 		e.Reason = Reason(r.Subtype)
+	case EventTrace:
+		e.TracePoint = TracePoint(r.Subtype)
 	}
 	if r.TunnelEndpoint != 0 {
 		e.TunnelEndpoint = addrFromBE32(r.TunnelEndpoint)

@@ -28,7 +28,7 @@ func (d *Datapath) SetConfig(c NodeConfig) error {
 
 // Config reads back the node-wide settings.
 func (d *Datapath) Config() (NodeConfig, error) {
-	var v bpfobj.LxcNoriNodeConfig
+	var v bpfobj.DatapathNoriNodeConfig
 	if err := d.objs.NoriConfig.Lookup(uint32(0), &v); err != nil {
 		return NodeConfig{}, fmt.Errorf("read config: %w", err)
 	}
@@ -63,7 +63,7 @@ func (d *Datapath) DeleteEndpoint(ip netip.Addr) error {
 func (d *Datapath) ListEndpoints() ([]Endpoint, error) {
 	var (
 		k   [4]byte
-		v   bpfobj.LxcNoriEndpoint
+		v   bpfobj.DatapathNoriEndpoint
 		out []Endpoint
 	)
 	it := d.objs.NoriEndpoints.Iterate()
@@ -105,8 +105,8 @@ func (d *Datapath) DeleteIPCache(p netip.Prefix) error {
 // ListIPCache returns every ipcache entry.
 func (d *Datapath) ListIPCache() ([]IPCacheEntry, error) {
 	var (
-		k   bpfobj.LxcNoriIpcacheKey
-		v   bpfobj.LxcNoriIpcacheValue
+		k   bpfobj.DatapathNoriIpcacheKey
+		v   bpfobj.DatapathNoriIpcacheValue
 		out []IPCacheEntry
 	)
 	it := d.objs.NoriIpcache.Iterate()
@@ -122,8 +122,8 @@ func (d *Datapath) ListIPCache() ([]IPCacheEntry, error) {
 // Metrics returns the packet and byte counters summed over all CPUs.
 func (d *Datapath) Metrics() (map[MetricKey]MetricValue, error) {
 	var (
-		k  bpfobj.LxcNoriMetricsKey
-		vs []bpfobj.LxcNoriMetricsValue
+		k  bpfobj.DatapathNoriMetricsKey
+		vs []bpfobj.DatapathNoriMetricsValue
 	)
 	out := make(map[MetricKey]MetricValue)
 	it := d.objs.NoriMetrics.Iterate()

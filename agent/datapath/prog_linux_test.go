@@ -28,17 +28,17 @@ const (
 	tcActRedirect = 7
 )
 
-func loadUnpinned(t *testing.T) *bpfobj.LxcObjects {
+func loadUnpinned(t *testing.T) *bpfobj.DatapathObjects {
 	t.Helper()
 	requireTools(t)
-	spec, err := bpfobj.LoadLxc()
+	spec, err := bpfobj.LoadDatapath()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range spec.Maps {
 		m.Pinning = ebpf.PinNone
 	}
-	var objs bpfobj.LxcObjects
+	var objs bpfobj.DatapathObjects
 	if err := spec.LoadAndAssign(&objs, nil); err != nil {
 		t.Fatalf("load: %v", err)
 	}
@@ -195,8 +195,8 @@ func TestDropEventAndMetrics(t *testing.T) {
 		t.Fatalf("to_container = %d, %v; want %d", ret, err, tcActOK)
 	}
 
-	var vs []bpfobj.LxcNoriMetricsValue
-	want := map[bpfobj.LxcNoriMetricsKey]uint64{
+	var vs []bpfobj.DatapathNoriMetricsValue
+	want := map[bpfobj.DatapathNoriMetricsKey]uint64{
 		{Reason: uint8(ReasonDropInvalid), Dir: uint8(DirEgress)}: 1,
 		{Reason: uint8(ReasonPass), Dir: uint8(DirIngress)}:       1,
 	}
@@ -211,5 +211,114 @@ func TestDropEventAndMetrics(t *testing.T) {
 		if sum != n {
 			t.Fatalf("metric %+v = %d packets, want %d", k, sum, n)
 		}
+	}
+}
+
+// TestTunnelPrograms covers the overlay verdicts that the two-node test
+// cannot provoke on purpose.
+func TestTunnelPrograms(t *testing.T) {
+	objs := loadUnpinned(t)
+	cfg := NodeConfig{
+		RouterIP:      netip.MustParseAddr("10.201.1.1"),
+		ClusterCIDR:   netip.MustParsePrefix("10.200.0.0/14"),
+		NodeIP:        netip.MustParseAddr("172.31.200.1"),
+		TunnelIfIndex: 99,
+		Flags:         ConfigTunnel,
+	}
+	tunnel, err := configToBPF(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SetConfig refuses tunnel mode without a device; the program must
+	// still cope with such a map value.
+	noTunnelIfindex := tunnel
+	noTunnelIfindex.TunnelIfindex = 0
+	native := tunnel
+	native.Flags = 0
+	for _, e := range []IPCacheEntry{
+		{Prefix: netip.MustParsePrefix("10.201.2.0/24"), Identity: 6, TunnelEndpoint: netip.MustParseAddr("172.31.200.2"), Flags: IPCacheRemote},
+		// This node's own CIDR, published like the others.
+		{Prefix: netip.MustParsePrefix("10.201.1.0/24"), Identity: 6, TunnelEndpoint: netip.MustParseAddr("172.31.200.1"), Flags: IPCacheRemote},
+		// A remote prefix whose node address is not known yet.
+		{Prefix: netip.MustParsePrefix("10.202.0.0/24"), Identity: 6, Flags: IPCacheRemote},
+	} {
+		k, v, err := ipcacheToBPF(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := objs.NoriIpcache.Put(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	arp := make([]byte, 60)
+	binary.BigEndian.PutUint16(arp[12:14], 0x0806)
+
+	tests := []struct {
+		name    string
+		cfg     bpfobj.DatapathNoriNodeConfig
+		prog    func() *ebpf.Program
+		pkt     []byte
+		want    uint32
+		wantTTL uint8 // 0: not checked
+		reason  Reason
+		dir     Direction
+	}{
+		{"container to remote is encapsulated", tunnel, func() *ebpf.Program { return objs.NoriFromContainer },
+			ipv4Packet("10.201.1.2", "10.201.2.2", 64), tcActRedirect, 63, ReasonRedirectTunnel, DirEgress},
+		{"remote without tunnel endpoint is dropped", tunnel, func() *ebpf.Program { return objs.NoriFromContainer },
+			ipv4Packet("10.201.1.2", "10.202.0.9", 64), tcActShot, 0, ReasonDropNoTunnel, DirEgress},
+		{"tunnel without device is dropped", noTunnelIfindex, func() *ebpf.Program { return objs.NoriFromContainer },
+			ipv4Packet("10.201.1.2", "10.201.2.2", 64), tcActShot, 0, ReasonDropNoTunnel, DirEgress},
+		{"native routing leaves it to the kernel", native, func() *ebpf.Program { return objs.NoriFromContainer },
+			ipv4Packet("10.201.1.2", "10.201.2.2", 64), tcActOK, 64, ReasonPass, DirEgress},
+		{"own CIDR is left to the kernel", tunnel, func() *ebpf.Program { return objs.NoriFromContainer },
+			ipv4Packet("10.201.1.2", "10.201.1.1", 64), tcActOK, 64, ReasonPass, DirEgress},
+		{"world is left to the kernel", tunnel, func() *ebpf.Program { return objs.NoriFromContainer },
+			ipv4Packet("10.201.1.2", "192.0.2.1", 64), tcActOK, 64, ReasonPass, DirEgress},
+		{"node traffic into the overlay gets a key", tunnel, func() *ebpf.Program { return objs.NoriToOverlay },
+			ipv4Packet("10.201.1.1", "10.201.2.2", 64), tcActOK, 64, ReasonEncapHost, DirEgress},
+		{"node traffic without tunnel endpoint is dropped", tunnel, func() *ebpf.Program { return objs.NoriToOverlay },
+			ipv4Packet("10.201.1.1", "192.0.2.1", 64), tcActShot, 0, ReasonDropNoTunnel, DirEgress},
+		{"arp into the overlay is dropped", tunnel, func() *ebpf.Program { return objs.NoriToOverlay },
+			arp, tcActShot, 0, ReasonDropNoTunnel, DirEgress},
+		{"overlay packet without key is dropped", tunnel, func() *ebpf.Program { return objs.NoriFromOverlay },
+			ipv4Packet("10.201.2.2", "10.201.1.2", 64), tcActShot, 0, ReasonDropTunnelKey, DirIngress},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := objs.NoriConfig.Put(uint32(0), &tt.cfg); err != nil {
+				t.Fatal(err)
+			}
+			key := bpfobj.DatapathNoriMetricsKey{Reason: uint8(tt.reason), Dir: uint8(tt.dir)}
+			count := func() uint64 {
+				var vs []bpfobj.DatapathNoriMetricsValue
+				if err := objs.NoriMetrics.Lookup(&key, &vs); err != nil {
+					return 0
+				}
+				var sum uint64
+				for _, v := range vs {
+					sum += v.Packets
+				}
+				return sum
+			}
+			before := count()
+			out := make([]byte, len(tt.pkt)+64)
+			ret, err := tt.prog().Run(&ebpf.RunOptions{Data: tt.pkt, DataOut: out})
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if ret != tt.want {
+				t.Fatalf("verdict = %d, want %d", ret, tt.want)
+			}
+			if got := count(); got != before+1 {
+				t.Fatalf("%s/%s counter = %d, want %d", tt.reason, tt.dir, got, before+1)
+			}
+			if tt.wantTTL != 0 {
+				if ttl := out[14+8]; ttl != tt.wantTTL {
+					t.Fatalf("ttl = %d, want %d", ttl, tt.wantTTL)
+				}
+			}
+		})
 	}
 }

@@ -23,8 +23,8 @@ func (d *Datapath) linkPin(ifname string, h hook) string {
 	return filepath.Join(d.linksDir(), ifname+"_"+h.name)
 }
 
-func (d *Datapath) attachTCX(ifindex int, ifname string) error {
-	for _, h := range hooks {
+func (d *Datapath) attachTCX(hs []hook, ifindex int, ifname string) error {
+	for _, h := range hs {
 		pin := d.linkPin(ifname, h)
 		l, err := link.LoadPinnedLink(pin, nil)
 		switch {
@@ -62,8 +62,8 @@ func (d *Datapath) attachTCX(ifindex int, ifname string) error {
 	return nil
 }
 
-func (d *Datapath) detachTCX(ifname string) error {
-	for _, h := range hooks {
+func (d *Datapath) detachTCX(hs []hook, ifname string) error {
+	for _, h := range hs {
 		l, err := link.LoadPinnedLink(d.linkPin(ifname, h), nil)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
@@ -119,7 +119,7 @@ func (d *Datapath) repointTCX() error {
 }
 
 func hookOfPin(name string) (hook, bool) {
-	for _, h := range hooks {
+	for _, h := range allHooks {
 		if strings.HasSuffix(name, "_"+h.name) {
 			return h, true
 		}

@@ -25,6 +25,12 @@
 #define NORI_TC_ACT_SHOT 2
 #define NORI_TC_ACT_REDIRECT 7
 
+/* skb->pkt_type for a packet addressed to this host (linux/if_packet.h). */
+#define NORI_PACKET_HOST 0
+
+/* Reserved security identity of the node itself (as in Cilium). */
+#define NORI_IDENTITY_HOST 1
+
 /* Direction, seen from the endpoint, as in Cilium's metrics. */
 enum nori_dir {
 	NORI_DIR_UNKNOWN = 0,

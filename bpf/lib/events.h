@@ -13,9 +13,17 @@
 
 enum nori_event_type {
 	NORI_EVENT_DROP = 1,   /* subtype: enum nori_reason */
-	NORI_EVENT_TRACE = 2,  /* issue 4: subtype = observation point */
+	NORI_EVENT_TRACE = 2,  /* subtype: enum nori_trace_point */
 	NORI_EVENT_POLICY = 3, /* issue 4: subtype = verdict */
 	NORI_EVENT_DEBUG = 4,
+};
+
+/* Where a trace event was observed. Stored in events: append, never
+ * renumber. Traces are written only when nori_config has NORI_CFG_F_TRACE,
+ * because one event per packet costs more than the forwarding itself. */
+enum nori_trace_point {
+	NORI_TRACE_TO_OVERLAY = 1,   /* keyed for the overlay: VNI = src_identity */
+	NORI_TRACE_FROM_OVERLAY = 2, /* received from the overlay: src_identity = VNI */
 };
 
 struct nori_event {
@@ -35,7 +43,7 @@ struct nori_event {
 	__u32 daddr;       /* network order */
 	__u16 sport;       /* network order */
 	__u16 dport;       /* network order */
-	__u32 tunnel_endpoint; /* issue 3: remote node, network order */
+	__u32 tunnel_endpoint; /* remote node, network order */
 	__u16 proxy_port;  /* issue 4: proxy port, host order */
 	__u8 verdict;      /* issue 4: policy verdict */
 	__u8 pad;
@@ -72,6 +80,40 @@ static __always_inline void nori_emit_drop(struct __sk_buff *skb, __u8 reason, _
 		ev->sport = p->sport;
 		ev->dport = p->dport;
 	}
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/* nori_emit_trace writes a trace event. tunnel_endpoint is the remote
+ * node (network order); dst_identity is 0 when unknown. */
+static __always_inline void nori_emit_trace(struct __sk_buff *skb, __u8 point, __u8 dir,
+					    __u16 ep_id, __u32 src_identity,
+					    __u32 dst_identity, __u32 tunnel_endpoint,
+					    const struct nori_pkt *p)
+{
+	struct nori_event *ev;
+
+	ev = bpf_ringbuf_reserve(&nori_events, sizeof(*ev), 0);
+	if (!ev) {
+		nori_count(NORI_REASON_EVENT_LOST, dir, 0);
+		return;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->type = NORI_EVENT_TRACE;
+	ev->subtype = point;
+	ev->dir = dir;
+	ev->ep_id = ep_id;
+	ev->ifindex = skb->ifindex;
+	ev->len = skb->len;
+	ev->mark = skb->mark;
+	ev->src_identity = src_identity;
+	ev->dst_identity = dst_identity;
+	ev->tunnel_endpoint = tunnel_endpoint;
+	ev->proto = p->proto;
+	ev->saddr = p->saddr;
+	ev->daddr = p->daddr;
+	ev->sport = p->sport;
+	ev->dport = p->dport;
 	bpf_ringbuf_submit(ev, 0);
 }
 

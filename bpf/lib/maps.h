@@ -70,9 +70,9 @@ struct {
 
 /* Node-wide settings, written by the agent. Addresses in network order. */
 enum nori_config_flags {
-	NORI_CFG_F_TUNNEL = 0x1, /* issue 3: VXLAN tunnel enabled */
+	NORI_CFG_F_TUNNEL = 0x1, /* encapsulate to remote nodes (needs tunnel_ifindex) */
 	NORI_CFG_F_POLICY = 0x2, /* issue 4: policy enforcement enabled */
-	NORI_CFG_F_TRACE = 0x4,  /* issue 4: emit per-packet trace events */
+	NORI_CFG_F_TRACE = 0x4,  /* emit per-packet trace events */
 };
 
 struct nori_node_config {
