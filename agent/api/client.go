@@ -32,6 +32,9 @@ const (
 	PathEndpointGC     = "/v1/endpoints/gc"     // POST GCRequest
 	PathIdentities     = "/v1/identities"
 	PathNodes          = "/v1/nodes"
+	PathNodeDelete     = "/v1/nodes/delete" // POST NodeDeleteRequest
+	PathBPFIPCache     = "/v1/bpf/ipcache"  // GET: []BPFIPCacheEntry
+	PathBPFTunnel      = "/v1/bpf/tunnel"   // GET: []BPFTunnelEntry
 )
 
 // ErrUnreachable wraps every failure to reach the agent at all (no socket,
@@ -218,6 +221,23 @@ func (c *Client) Identities(ctx context.Context) ([]Identity, error) {
 func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 	var ns []Node
 	return ns, c.do(ctx, http.MethodGet, PathNodes, nil, &ns)
+}
+
+// NodeDelete removes a node and its CIDR claim from the cluster state.
+func (c *Client) NodeDelete(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPost, PathNodeDelete, &NodeDeleteRequest{Name: name}, nil)
+}
+
+// BPFIPCache lists the datapath's ipcache map.
+func (c *Client) BPFIPCache(ctx context.Context) ([]BPFIPCacheEntry, error) {
+	var es []BPFIPCacheEntry
+	return es, c.do(ctx, http.MethodGet, PathBPFIPCache, nil, &es)
+}
+
+// BPFTunnel lists the datapath's tunnel map.
+func (c *Client) BPFTunnel(ctx context.Context) ([]BPFTunnelEntry, error) {
+	var es []BPFTunnelEntry
+	return es, c.do(ctx, http.MethodGet, PathBPFTunnel, nil, &es)
 }
 
 // IsCode reports whether err is an *Error with the given code.

@@ -227,6 +227,29 @@ type Node struct {
 	Local      bool   `json:"local,omitempty"`
 }
 
+// NodeDeleteRequest removes a node from the cluster state (its entry and
+// its CIDR claim).
+type NodeDeleteRequest struct {
+	Name string `json:"name"`
+}
+
+// BPFIPCacheEntry is one entry of the datapath's ipcache map.
+type BPFIPCacheEntry struct {
+	Prefix   string `json:"prefix"`
+	Identity uint32 `json:"identity"`
+	// TunnelEndpoint is the underlay address of the node behind the
+	// prefix; empty for local and non-tunnelled entries.
+	TunnelEndpoint string `json:"tunnelEndpoint,omitempty"`
+	// Flags are names such as "remote".
+	Flags []string `json:"flags,omitempty"`
+}
+
+// BPFTunnelEntry maps a remote node CIDR to that node's underlay address.
+type BPFTunnelEntry struct {
+	Prefix         string `json:"prefix"`
+	TunnelEndpoint string `json:"tunnelEndpoint"`
+}
+
 // ComponentStatus is one line of `nori status`.
 type ComponentStatus struct {
 	State   string `json:"state"` // Ok, Warning, Failure, Disabled
@@ -248,6 +271,27 @@ type Status struct {
 	Masquerade  ComponentStatus    `json:"masquerade"`
 	Uptime      string             `json:"uptime"`
 	Controllers []ControllerStatus `json:"controllers,omitempty"`
+	// ClusterHealth is the probe result over every node, its Message
+	// "N/N reachable" (the local node counts as reachable); nil while
+	// health probing is off.
+	ClusterHealth *ComponentStatus `json:"clusterHealth,omitempty"`
+	// ClusterSync says whether the node and ipcache watches have synced
+	// the datapath with the cluster state; nil on a single host without
+	// the syncer.
+	ClusterSync *ComponentStatus `json:"clusterSync,omitempty"`
+	// Propagation is how long remote endpoints took from their creation
+	// to this node's datapath.
+	Propagation *PropagationStats `json:"ipcachePropagation,omitempty"`
+}
+
+// PropagationStats summarises the last samples of the time from an
+// endpoint's ipcache key being written on its node to the entry landing in
+// this node's datapath.
+type PropagationStats struct {
+	Samples int     `json:"samples"`
+	P50Ms   float64 `json:"p50Ms"`
+	P99Ms   float64 `json:"p99Ms"`
+	MaxMs   float64 `json:"maxMs"`
 }
 
 // IPAMStatus summarises the node's address pool.

@@ -37,6 +37,23 @@ func newNodeCommand(o *options) *cobra.Command {
 			return RenderNodes(o.stdout, nodes)
 		},
 	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "delete NAME",
+		Short: "Remove a node that is gone for good, freeing its CIDR",
+		Long: "Remove a node from the cluster state: its node entry and its CIDR claim, so the CIDR\n" +
+			"may go to another host. A node whose agent still runs registers again when it restarts.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.client().NodeDelete(cmd.Context(), args[0]); err != nil {
+				return fmt.Errorf("delete node %s: %w", args[0], err)
+			}
+			if o.json() {
+				return writeJSON(o.stdout, api.NodeDeleteRequest{Name: args[0]})
+			}
+			_, err := fmt.Fprintf(o.stdout, "Deleted node %s\n", args[0])
+			return err
+		},
+	})
 	return cmd
 }
 

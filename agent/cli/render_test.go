@@ -62,6 +62,33 @@ func testStatus() *api.Status {
 	}
 }
 
+func testClusterStatus() *api.Status {
+	s := testStatus()
+	s.Controllers = nil
+	s.ClusterSync = &api.ComponentStatus{State: "Ok", Message: "2 remote nodes, 14 remote endpoints, 21 datapath entries, last event 3s ago"}
+	s.ClusterHealth = &api.ComponentStatus{State: "Ok", Message: "3/3 reachable"}
+	s.Propagation = &api.PropagationStats{Samples: 50, P50Ms: 4.512, P99Ms: 31.07, MaxMs: 40.2}
+	return s
+}
+
+func testIPCache() []api.BPFIPCacheEntry {
+	return []api.BPFIPCacheEntry{
+		{Prefix: "10.0.1.7/32", Identity: 30012},
+		{Prefix: "10.0.2.0/24", TunnelEndpoint: "172.30.0.2", Flags: []string{"remote"}},
+		{Prefix: "10.0.2.9/32", Identity: 48213, TunnelEndpoint: "172.30.0.2", Flags: []string{"remote"}},
+		{Prefix: "10.0.2.254/32", Identity: 4, TunnelEndpoint: "172.30.0.2", Flags: []string{"remote"}},
+		{Prefix: "172.30.0.1/32", Identity: 1},
+		{Prefix: "172.30.0.2/32", Identity: 6},
+	}
+}
+
+func testTunnels() []api.BPFTunnelEntry {
+	return []api.BPFTunnelEntry{
+		{Prefix: "10.0.2.0/24", TunnelEndpoint: "172.30.0.2"},
+		{Prefix: "10.0.3.0/24", TunnelEndpoint: "172.30.0.3"},
+	}
+}
+
 func testEndpoints() []api.Endpoint {
 	return []api.Endpoint{
 		{ID: 2921, ContainerID: "b7e0" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab", Name: "db",
@@ -107,6 +134,23 @@ func TestRenderers(t *testing.T) {
 				{Name: "host1", IPv4: "172.30.0.1", IPv4CIDR: "10.0.1.0/24", Local: true},
 			})
 		}},
+		{"node-list-health.golden", func(b *bytes.Buffer) error {
+			return RenderNodes(b, []api.Node{
+				{Name: "host3", IPv4: "172.30.0.3", IPv4CIDR: "10.0.3.0/24", Health: "unreachable (icmp: timeout, http: timeout)"},
+				{Name: "host2", IPv4: "172.30.0.2", IPv4CIDR: "10.0.2.0/24", Health: "reachable (0.42ms)"},
+				{Name: "host1", IPv4: "172.30.0.1", IPv4CIDR: "10.0.1.0/24", Health: "local", Local: true},
+			})
+		}},
+		{"status-cluster.golden", func(b *bytes.Buffer) error { return RenderStatus(b, testClusterStatus(), true, now) }},
+		{"status-cluster-unhealthy.golden", func(b *bytes.Buffer) error {
+			s := testClusterStatus()
+			s.ClusterHealth = &api.ComponentStatus{State: "Warning", Message: "2/3 reachable, unreachable: host3 (icmp: timeout, http: timeout)"}
+			s.ClusterSync = &api.ComponentStatus{State: "Warning", Message: "waiting for the initial sync: 0 remote nodes, 0 remote endpoints, 0 datapath entries"}
+			return RenderStatus(b, s, false, now)
+		}},
+		{"bpf-ipcache-list.golden", func(b *bytes.Buffer) error { return RenderIPCache(b, testIPCache()) }},
+		{"bpf-ipcache-list-empty.golden", func(b *bytes.Buffer) error { return RenderIPCache(b, nil) }},
+		{"bpf-tunnel-list.golden", func(b *bytes.Buffer) error { return RenderTunnels(b, testTunnels()) }},
 		{"version.golden", func(b *bytes.Buffer) error {
 			return RenderVersion(b, api.Version{Version: "v0.1.0", GoVersion: "go1.26.8"}, &api.Version{Version: "v0.1.0", GoVersion: "go1.26.8"}, nil)
 		}},

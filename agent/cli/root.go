@@ -87,6 +87,7 @@ func newRootCommand(o *options) *cobra.Command {
 		newEndpointCommand(o),
 		newIdentityCommand(o),
 		newNodeCommand(o),
+		newBPFCommand(o),
 		newVersionCommand(o),
 	)
 	root.CompletionOptions.DisableDefaultCmd = true

@@ -39,6 +39,17 @@ func fakeAgent(t *testing.T) string {
 	}))
 	mux.Handle("GET "+api.PathIdentities, reply([]api.Identity{{ID: 1, Labels: []string{"reserved:host"}}}))
 	mux.Handle("GET "+api.PathNodes, reply([]api.Node{{Name: "host1", IPv4: "172.30.0.1", IPv4CIDR: "10.0.1.0/24"}}))
+	mux.Handle("GET "+api.PathBPFIPCache, reply(testIPCache()))
+	mux.Handle("GET "+api.PathBPFTunnel, reply(testTunnels()))
+	mux.Handle("POST "+api.PathNodeDelete, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req api.NodeDeleteRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Name != "host2" {
+			w.WriteHeader(http.StatusNotFound)
+			json.NewEncoder(w).Encode(api.Error{Code: api.CodeNotFound, Message: "node " + req.Name + " not found"})
+			return
+		}
+		w.Write([]byte("{}"))
+	}))
 	mux.Handle("GET "+api.PathVersion, reply(api.Version{Version: "v9.9.9", GoVersion: "go1.26.8"}))
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
@@ -74,6 +85,13 @@ func TestCommands(t *testing.T) {
 		{"endpoint get bad id", []string{"--socket", sock, "endpoint", "get", "70000"}, "", 1, nil, `parse endpoint ID "70000"`},
 		{"identity list", []string{"--socket", sock, "identity", "list"}, "", 0, []string{"1    reserved:host"}, ""},
 		{"node list", []string{"--socket", sock, "node", "list"}, "", 0, []string{"host1   172.30.0.1"}, ""},
+		{"node delete", []string{"--socket", sock, "node", "delete", "host2"}, "", 0, []string{"Deleted node host2"}, ""},
+		{"node delete missing", []string{"--socket", sock, "node", "delete", "host9"}, "", 1, nil, "Error: delete node host9: node host9 not found"},
+		{"node delete no name", []string{"--socket", sock, "node", "delete"}, "", 1, nil, "accepts 1 arg(s), received 0"},
+		{"bpf ipcache list", []string{"--socket", sock, "bpf", "ipcache", "list"}, "", 0, []string{"10.0.2.9/32         identity=48213 tunnelendpoint=172.30.0.2 flags=remote"}, ""},
+		{"bpf ipcache list json", []string{"--socket", sock, "bpf", "ipcache", "list", "-o", "json"}, "", 0, []string{`"tunnelEndpoint": "172.30.0.2"`}, ""},
+		{"bpf tunnel list", []string{"--socket", sock, "bpf", "tunnel", "list"}, "", 0, []string{"10.0.3.0/24   172.30.0.3"}, ""},
+		{"bpf tunnel list json", []string{"--socket", sock, "-o", "json", "bpf", "tunnel", "list"}, "", 0, []string{`"prefix": "10.0.2.0/24"`}, ""},
 		{"version", []string{"--socket", sock, "version"}, "", 0, []string{"Daemon: v9.9.9 go1.26.8"}, ""},
 		{"version json", []string{"--socket", sock, "version", "-o", "json"}, "", 0, []string{`"daemon": {`, `"version": "v9.9.9"`}, ""},
 		{"version agent down", []string{"--socket", missing, "version"}, "", 0, []string{"Client: ", "Daemon: unreachable"}, ""},

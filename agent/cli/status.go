@@ -6,6 +6,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +52,9 @@ func RenderStatus(w io.Writer, s *api.Status, verbose bool, now time.Time) error
 		line("Node", node)
 	}
 	line("KVStore", component(s.KVStore))
+	if s.ClusterSync != nil {
+		line("Cluster sync", component(*s.ClusterSync))
+	}
 	line("Datapath", component(s.Datapath))
 	if s.Version != "" {
 		v := s.Version
@@ -72,6 +76,13 @@ func RenderStatus(w io.Writer, s *api.Status, verbose bool, now time.Time) error
 	line("Tunnel", orDash(s.Tunnel))
 	line("Masquerading", component(s.Masquerade))
 	line("Policy enforcement", orDash(s.Policy))
+	if s.ClusterHealth != nil {
+		line("Cluster health", health(*s.ClusterHealth))
+	}
+	if verbose && s.Propagation != nil {
+		p := s.Propagation
+		line("IPCache propagation", fmt.Sprintf("p50 %sms, p99 %sms, max %sms over the last %d remote endpoints", ms(p.P50Ms), ms(p.P99Ms), ms(p.MaxMs), p.Samples))
+	}
 	if len(s.Controllers) == 0 {
 		return nil
 	}
@@ -107,6 +118,17 @@ func component(c api.ComponentStatus) string {
 	}
 	return state + "   " + c.Message
 }
+
+// health prints the cluster health as cilium does ("3/3 reachable"),
+// with the state only when something is wrong.
+func health(c api.ComponentStatus) string {
+	if c.State == "Ok" {
+		return c.Message
+	}
+	return component(c)
+}
+
+func ms(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 func orDash(s string) string {
 	if s == "" {

@@ -23,8 +23,10 @@ import (
 	"github.com/nori-net/nori/agent/config"
 	"github.com/nori-net/nori/agent/datapath"
 	"github.com/nori-net/nori/agent/endpoint"
+	"github.com/nori-net/nori/agent/health"
 	"github.com/nori-net/nori/agent/hostnet"
 	"github.com/nori-net/nori/agent/ipam"
+	"github.com/nori-net/nori/agent/ipcache"
 	"github.com/nori-net/nori/agent/kvstore"
 	"github.com/nori-net/nori/agent/labels"
 	"github.com/nori-net/nori/agent/overlay"
@@ -47,6 +49,12 @@ type Daemon struct {
 	resolver *labels.Resolver
 	eps      *endpoint.Manager
 	srv      *server.Server
+
+	pub       *ipcache.Publisher
+	syncer    *ipcache.Syncer
+	healthSrv *health.Server
+	prober    *health.Prober
+	cancelBg  context.CancelFunc
 
 	mtu           int
 	overlayCfg    overlay.Config
@@ -115,7 +123,8 @@ func (d *Daemon) start(ctx context.Context) error {
 	}
 	cidr, router := d.node.cidr, d.node.router
 
-	if err := hostnet.Setup(hostnet.Config{Router: router, ClusterPool: cfg.ClusterPoolIPv4CIDR, Logger: d.log}); err != nil {
+	healthIP := health.IP(cidr)
+	if err := hostnet.Setup(hostnet.Config{Router: router, Health: healthIP, ClusterPool: cfg.ClusterPoolIPv4CIDR, Logger: d.log}); err != nil {
 		return err
 	}
 	if err := d.setupOverlay(router, nodeIP, underlayMTU); err != nil {
@@ -125,7 +134,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	if d.ipamDisk, err = ipam.NewDiskStore(filepath.Join(cfg.StateDir, "ipam", cidrDirName(cidr)), d.log); err != nil {
 		return err
 	}
-	if d.alloc, err = ipam.New(cidr, router, d.ipamDisk, d.log); err != nil {
+	if d.alloc, err = ipam.New(cidr, router, d.ipamDisk, d.log, healthIP); err != nil {
 		return err
 	}
 	if d.ids, err = newIdentities(ctx, d.store, cfg, d.log); err != nil {
@@ -144,7 +153,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		StateDir:   cfg.StateDir,
 		Router:     router,
 		DefaultMTU: d.mtu,
-		Datapath:   endpointDatapath{dp: d.dp},
+		Datapath:   &endpointDatapath{dp: d.dp, pub: &d.pub},
 		Identities: d.ids,
 		Labels:     labelSource{r: d.resolver, filter: filter},
 		Logger:     d.log,
@@ -171,11 +180,20 @@ func (d *Daemon) start(ctx context.Context) error {
 		}
 	}
 
+	bgCtx, cancel := context.WithCancel(context.Background())
+	d.cancelBg = cancel
+	if err := d.startClusterSync(bgCtx, nodeIP); err != nil {
+		return err
+	}
+
 	d.srv, err = server.Listen(cfg.Socket, server.Backend{
 		Endpoints:  d.eps,
 		IPAM:       ipamAPI{a: d.alloc},
 		Identities: d.ids.list,
-		Nodes:      d.node.list,
+		Nodes:      d.listNodes,
+		NodeDelete: d.deleteNode,
+		BPFIPCache: d.bpfIPCache,
+		BPFTunnel:  d.bpfTunnel,
 		Status:     d.status,
 		Ready: func() error {
 			if !d.ready.Load() {
@@ -237,6 +255,12 @@ func (d *Daemon) connectStore(ctx context.Context) error {
 }
 
 func (d *Daemon) close() {
+	if d.cancelBg != nil {
+		d.cancelBg()
+	}
+	if d.healthSrv != nil {
+		_ = d.healthSrv.Close()
+	}
 	if d.eps != nil {
 		d.eps.Close()
 	}

@@ -55,6 +55,15 @@ func (d *Daemon) status(ctx context.Context) *api.Status {
 	} else {
 		s.Masquerade = api.ComponentStatus{State: "Ok", Message: "nftables, " + d.cfg.ClusterPoolIPv4CIDR.String() + " to non-cluster destinations"}
 	}
+	if d.prober != nil {
+		c := d.prober.Status().Component()
+		s.ClusterHealth = &c
+	}
+	if d.syncer != nil {
+		c := d.syncer.Status().Component(time.Now())
+		s.ClusterSync = &c
+		s.Propagation = d.syncer.Propagation().API()
+	}
 	if ids, err := d.ids.list(ctx); err == nil {
 		s.Identities = len(ids)
 	}

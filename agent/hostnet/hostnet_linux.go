@@ -40,6 +40,7 @@ const nftTable = "nori"
 // Config describes the node's addressing.
 type Config struct {
 	Router      netip.Addr   // node router address (first address of the node CIDR)
+	Health      netip.Addr   // node health address (last address of the node CIDR), may be zero
 	ClusterPool netip.Prefix // every endpoint address of the cluster
 	Logger      *slog.Logger
 }
@@ -47,7 +48,7 @@ type Config struct {
 // Setup creates or refreshes the router device, sysctls and masquerading.
 // It is idempotent: the agent calls it on every start.
 func Setup(cfg Config) error {
-	if err := ensureRouterDevice(cfg.Router); err != nil {
+	if err := ensureRouterDevice(cfg.Router, cfg.Health); err != nil {
 		return err
 	}
 	// Forwarding is needed for traffic the BPF programs hand to the
@@ -65,7 +66,7 @@ func writeSysctl(name, value string) error {
 	return nil
 }
 
-func ensureRouterDevice(router netip.Addr) error {
+func ensureRouterDevice(addrs ...netip.Addr) error {
 	l, err := netlink.LinkByName(RouterDevice)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -80,24 +81,30 @@ func ensureRouterDevice(router netip.Addr) error {
 			return fmt.Errorf("find %s: %w", RouterDevice, err)
 		}
 	}
-	want := &netlink.Addr{IPNet: &net.IPNet{IP: router.AsSlice(), Mask: net.CIDRMask(32, 32)}}
-	addrs, err := netlink.AddrList(l, unix.AF_INET)
+	want := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		if a.IsValid() {
+			want[a] = true
+		}
+	}
+	have, err := netlink.AddrList(l, unix.AF_INET)
 	if err != nil {
 		return fmt.Errorf("list addresses of %s: %w", RouterDevice, err)
 	}
-	found := false
-	for _, a := range addrs {
-		if a.IP.Equal(want.IP) {
-			found = true
+	for _, a := range have {
+		ip, _ := netip.AddrFromSlice(a.IP.To4())
+		if want[ip] {
+			delete(want, ip)
 			continue
 		}
-		// A router address from an earlier CIDR (the node was deleted
-		// and came back with another one) must go.
+		// An address from an earlier CIDR (the node was deleted and came
+		// back with another one) must go.
 		_ = netlink.AddrDel(l, &a)
 	}
-	if !found {
-		if err := netlink.AddrAdd(l, want); err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("add %s to %s: %w", router, RouterDevice, err)
+	for ip := range want {
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(32, 32)}}
+		if err := netlink.AddrAdd(l, addr); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("add %s to %s: %w", ip, RouterDevice, err)
 		}
 	}
 	if err := netlink.LinkSetUp(l); err != nil {

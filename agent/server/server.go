@@ -36,6 +36,9 @@ type Backend struct {
 	IPAM       IPAM
 	Identities func(ctx context.Context) ([]api.Identity, error)
 	Nodes      func(ctx context.Context) ([]api.Node, error)
+	NodeDelete func(ctx context.Context, name string) error
+	BPFIPCache func(ctx context.Context) ([]api.BPFIPCacheEntry, error)
+	BPFTunnel  func(ctx context.Context) ([]api.BPFTunnelEntry, error)
 	Status     func(ctx context.Context) *api.Status
 	// Ready returns nil once the agent can take endpoints.
 	Ready   func() error
@@ -143,23 +146,26 @@ func (s *Server) routes() http.Handler {
 		}
 		reply(w, ep)
 	})
-	mux.HandleFunc("GET "+api.PathIdentities, func(w http.ResponseWriter, r *http.Request) {
-		ids, err := s.b.Identities(r.Context())
-		if err != nil {
-			s.fail(w, err)
-			return
-		}
-		reply(w, ids)
+	get(s, mux, api.PathIdentities, s.b.Identities)
+	get(s, mux, api.PathNodes, s.b.Nodes)
+	handle(s, mux, api.PathNodeDelete, false, func(ctx context.Context, req *api.NodeDeleteRequest) (any, error) {
+		return struct{}{}, s.b.NodeDelete(ctx, req.Name)
 	})
-	mux.HandleFunc("GET "+api.PathNodes, func(w http.ResponseWriter, r *http.Request) {
-		nodes, err := s.b.Nodes(r.Context())
-		if err != nil {
-			s.fail(w, err)
-			return
-		}
-		reply(w, nodes)
-	})
+	get(s, mux, api.PathBPFIPCache, s.b.BPFIPCache)
+	get(s, mux, api.PathBPFTunnel, s.b.BPFTunnel)
 	return mux
+}
+
+// get registers a GET handler that answers with what fn returns.
+func get[T any](s *Server, mux *http.ServeMux, path string, fn func(context.Context) (T, error)) {
+	mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) {
+		v, err := fn(r.Context())
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		reply(w, v)
+	})
 }
 
 // handle registers a POST handler that decodes T, refusing unknown fields

@@ -67,7 +67,8 @@ func readDefaultConflist(t *testing.T, h *harness.Host) string {
 func TestCNIErrors(t *testing.T) {
 	sw := harness.NewSwitch(t)
 	h := sw.AddHost(t, "h1")
-	// A /29 node CIDR: 8 addresses less network, router and broadcast.
+	// A /29 node CIDR: 8 addresses less network, router, health and
+	// broadcast.
 	agent := h.StartAgent(t, "--cluster-pool-ipv4-mask-size", "29")
 	ctx := context.Background()
 
@@ -98,24 +99,31 @@ func TestCNIErrors(t *testing.T) {
 	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"nori","plugins":[{"type":"nori-cni","agentSocket":%q,"ipam":{"type":"nori-ipam"}}]}`, h.Socket)
 	t.Run("pool-exhausted", func(t *testing.T) {
 		r := newCNIRuntime(t, h, conf)
+		st, err := h.Client().Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.IPAM.Capacity != 4 {
+			t.Fatalf("a /29 node CIDR holds %d endpoint addresses, want 4", st.IPAM.Capacity)
+		}
 		var ids []string
-		for i := 0; i < 5; i++ {
+		for i := 0; i < st.IPAM.Capacity; i++ {
 			id := fmt.Sprintf("full-%d", i)
 			ns := newNetns(t, "full")
 			if _, err := r.add(ctx, id, ns); err != nil {
-				t.Fatalf("ADD %d of 5: %v", i, err)
+				t.Fatalf("ADD %d of %d: %v", i+1, st.IPAM.Capacity, err)
 			}
 			ids = append(ids, id)
 			t.Cleanup(func() { _ = r.del(ctx, id, ns) })
 		}
-		_, err := r.add(ctx, "full-6", newNetns(t, "full"))
+		_, err = r.add(ctx, "full-last", newNetns(t, "full"))
 		code, msg := cniCode(err)
 		if code != 100 || !strings.Contains(msg, "no free address") {
-			t.Fatalf("sixth ADD on a /29: want code 100 'no free address', got %d: %v", code, err)
+			t.Fatalf("ADD into a full /29: want code 100 'no free address', got %d: %v", code, err)
 		}
 		// Nothing of the failed ADD is left behind.
-		if n := len(endpoints(t, h)); n != 5 {
-			t.Fatalf("%d endpoints after the failed ADD, want 5", n)
+		if n := len(endpoints(t, h)); n != st.IPAM.Capacity {
+			t.Fatalf("%d endpoints after the failed ADD, want %d", n, st.IPAM.Capacity)
 		}
 	})
 
