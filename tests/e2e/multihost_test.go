@@ -42,7 +42,8 @@ func (c ctr) exec(t *testing.T, args ...string) (string, error) {
 	return run("nsenter", append([]string{"--net=/proc/" + c.pid + "/ns/net"}, args...)...)
 }
 
-// newCluster starts three hosts. store "etcd" shares Debian's etcd-server;
+// newCluster starts three hosts. store "etcd" shares Debian's etcd-server,
+// "etcd-tls" the same requiring client certificates (etcd.config=FILE);
 // "embedded" has host 1's embedded store serve hosts 2 and 3, the seed's
 // two-host setup without an operator.
 func newCluster(t *testing.T, store string, extra ...string) *cluster {
@@ -57,6 +58,11 @@ func newCluster(t *testing.T, store string, extra ...string) *cluster {
 		c.etcd = c.sw.StartEtcd(t)
 		for range c.hosts {
 			args = append(args, []string{"--kvstore", "etcd", "--kvstore-opt", "etcd.address=" + c.etcd.Address()})
+		}
+	case "etcd-tls":
+		c.etcd = c.sw.StartEtcdTLS(t)
+		for range c.hosts {
+			args = append(args, []string{"--kvstore", "etcd", "--kvstore-opt", "etcd.config=" + c.etcd.ConfigFile})
 		}
 	case "embedded":
 		h1 := c.hosts[0].Underlay.String()
@@ -292,5 +298,21 @@ func TestMultiHostNativeRouting(t *testing.T) {
 		if !strings.Contains(routes, "via "+h.Underlay.String()) {
 			t.Fatalf("no native route via %s on h1:\n%s", h.Underlay, routes)
 		}
+	}
+}
+
+// TestMultiHostEtcdTLS: the agents reach an etcd that requires client
+// certificates through a Cilium-style etcd.config file.
+func TestMultiHostEtcdTLS(t *testing.T) {
+	c := newCluster(t, "etcd-tls")
+	c.waitHealthy(t, 60*time.Second)
+	c.checkNodeList(t)
+	c.checkMesh(t)
+	st, err := c.hosts[1].Client().Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.KVStore.Message, "https://") {
+		t.Fatalf("KVStore is not using TLS: %s", st.KVStore.Message)
 	}
 }

@@ -22,8 +22,11 @@ var EtcdAddr = netip.MustParseAddr("172.30.0.250")
 type Etcd struct {
 	Host    *Host
 	DataDir string
-	t       testing.TB
-	d       *daemon
+	// ConfigFile is the etcd.config for agents when TLS is on (StartEtcdTLS).
+	ConfigFile string
+	t          testing.TB
+	d          *daemon
+	tls        *etcdTLS
 }
 
 // StartEtcd adds the host "etcd" (172.30.0.250) to the switch and starts a
@@ -41,6 +44,22 @@ func (s *Switch) StartEtcd(t testing.TB) *Etcd {
 // Address is the client address agents use (etcd.address=...).
 func (e *Etcd) Address() string { return net.JoinHostPort(EtcdAddr.String(), "2379") }
 
+func (e *Etcd) url() string {
+	if e.tls != nil {
+		return "https://" + e.Address()
+	}
+	return "http://" + e.Address()
+}
+
+// ctlArgs are etcdctl's connection flags.
+func (e *Etcd) ctlArgs() []string {
+	args := []string{"ETCDCTL_API=3", "etcdctl", "--endpoints=" + e.url()}
+	if e.tls != nil {
+		args = append(args, "--cacert="+e.tls.ca, "--cert="+e.tls.clientCert, "--key="+e.tls.clientKey)
+	}
+	return args
+}
+
 // Start (re)starts etcd on its data dir and waits until it accepts
 // connections.
 func (e *Etcd) Start(t testing.TB) {
@@ -51,15 +70,19 @@ func (e *Etcd) Start(t testing.TB) {
 	if err := os.MkdirAll(e.DataDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	client := "http://" + e.Address()
+	client := e.url()
 	// The peer URL is the etcd host's loopback: a single member never
 	// dials it, and nothing outside the namespace can reach it.
 	peer := "http://127.0.0.1:2380"
-	d, err := startDaemon(e.Host.Netns, nil, filepath.Join(e.Host.Dir, "etcd.log"), "etcd",
-		"--name", "nori-test", "--data-dir", e.DataDir,
+	args := []string{"--name", "nori-test", "--data-dir", e.DataDir,
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "nori-test="+peer, "--log-outputs", "stderr")
+		"--initial-cluster", "nori-test=" + peer, "--log-outputs", "stderr"}
+	if e.tls != nil {
+		args = append(args, "--cert-file", e.tls.serverCert, "--key-file", e.tls.serverKey,
+			"--trusted-ca-file", e.tls.ca, "--client-cert-auth")
+	}
+	d, err := startDaemon(e.Host.Netns, nil, filepath.Join(e.Host.Dir, "etcd.log"), "etcd", args...)
 	if err != nil {
 		t.Fatalf("start etcd: %v", err)
 	}
@@ -69,7 +92,7 @@ func (e *Etcd) Start(t testing.TB) {
 		if d.exited() {
 			t.Fatalf("etcd exited: %v\n%s", d.err, readLog(d.log))
 		}
-		if _, err := e.Host.Exec(t, "sh", "-c", "ETCDCTL_API=3 etcdctl --endpoints="+client+" endpoint health"); err == nil {
+		if _, err := e.Host.Exec(t, "env", append(e.ctlArgs(), "endpoint", "health")...); err == nil {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -88,7 +111,7 @@ func (e *Etcd) Stop(t testing.TB) {
 // Ctl runs etcdctl (API v3) against the server.
 func (e *Etcd) Ctl(t testing.TB, args ...string) (string, error) {
 	t.Helper()
-	return e.Host.Exec(t, "env", append([]string{"ETCDCTL_API=3", "etcdctl", "--endpoints=http://" + e.Address()}, args...)...)
+	return e.Host.Exec(t, "env", append(e.ctlArgs(), args...)...)
 }
 
 func (e *Etcd) String() string { return fmt.Sprintf("etcd(%s)", e.Address()) }

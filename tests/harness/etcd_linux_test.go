@@ -24,3 +24,18 @@ func TestEtcd(t *testing.T) {
 		t.Fatalf("get after restart: %q %v", out, err)
 	}
 }
+
+// TestEtcdTLS: with client certificates required, etcdctl with the
+// client certificate works and without it fails.
+func TestEtcdTLS(t *testing.T) {
+	sw := NewSwitch(t)
+	e := sw.StartEtcdTLS(t)
+	if out, err := e.Ctl(t, "put", "k", "v"); err != nil {
+		t.Fatalf("put with a client certificate: %v %s", err, out)
+	}
+	out, err := e.Host.Exec(t, "env", "ETCDCTL_API=3", "etcdctl", "--endpoints=https://"+e.Address(),
+		"--cacert="+e.tls.ca, "--dial-timeout=2s", "--command-timeout=3s", "get", "k")
+	if err == nil {
+		t.Fatalf("get without a client certificate succeeded: %s", out)
+	}
+}
