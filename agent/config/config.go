@@ -291,9 +291,9 @@ func build(s map[string]*string, kvOpts, labels []string) (*Config, error) {
 	if c.MTU = atoi("mtu", 0, 65535); c.MTU != 0 && c.MTU < 576 {
 		bad("mtu", "%d is below 576", c.MTU)
 	}
-	for name, v := range map[string]string{"state-dir": c.StateDir, "socket": c.Socket, "bpf-root": c.BPFRoot} {
-		if !strings.HasPrefix(v, "/") {
-			bad(name, "%q must be an absolute path", v)
+	for _, p := range []struct{ name, value string }{{"state-dir", c.StateDir}, {"socket", c.Socket}, {"bpf-root", c.BPFRoot}} {
+		if !strings.HasPrefix(p.value, "/") {
+			bad(p.name, "%q must be an absolute path", p.value)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
