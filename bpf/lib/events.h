@@ -50,11 +50,11 @@ struct nori_event {
 	__u32 reserved[6];
 };
 
-/* nori_emit_drop writes a drop event. It never fails the packet path:
- * when the ring buffer is full it only counts the lost event. */
-static __always_inline void nori_emit_drop(struct __sk_buff *skb, __u8 reason, __u8 dir,
-					   __u16 ep_id, __u32 src_identity,
-					   const struct nori_pkt *p)
+/* nori_emit writes one event. It never fails the packet path: when the
+ * ring buffer is full it only counts the lost event. p may be NULL. */
+static __always_inline void nori_emit(struct __sk_buff *skb, __u8 type, __u8 subtype, __u8 dir,
+				      __u16 ep_id, __u32 src_identity, __u32 dst_identity,
+				      __u32 tunnel_endpoint, const struct nori_pkt *p)
 {
 	struct nori_event *ev;
 
@@ -65,14 +65,16 @@ static __always_inline void nori_emit_drop(struct __sk_buff *skb, __u8 reason, _
 	}
 	__builtin_memset(ev, 0, sizeof(*ev));
 	ev->ts_ns = bpf_ktime_get_ns();
-	ev->type = NORI_EVENT_DROP;
-	ev->subtype = reason;
+	ev->type = type;
+	ev->subtype = subtype;
 	ev->dir = dir;
 	ev->ep_id = ep_id;
 	ev->ifindex = skb->ifindex;
 	ev->len = skb->len;
 	ev->mark = skb->mark;
 	ev->src_identity = src_identity;
+	ev->dst_identity = dst_identity;
+	ev->tunnel_endpoint = tunnel_endpoint;
 	if (p) {
 		ev->proto = p->proto;
 		ev->saddr = p->saddr;
@@ -83,6 +85,14 @@ static __always_inline void nori_emit_drop(struct __sk_buff *skb, __u8 reason, _
 	bpf_ringbuf_submit(ev, 0);
 }
 
+/* nori_emit_drop writes a drop event with its reason. */
+static __always_inline void nori_emit_drop(struct __sk_buff *skb, __u8 reason, __u8 dir,
+					   __u16 ep_id, __u32 src_identity,
+					   const struct nori_pkt *p)
+{
+	nori_emit(skb, NORI_EVENT_DROP, reason, dir, ep_id, src_identity, 0, 0, p);
+}
+
 /* nori_emit_trace writes a trace event. tunnel_endpoint is the remote
  * node (network order); dst_identity is 0 when unknown. */
 static __always_inline void nori_emit_trace(struct __sk_buff *skb, __u8 point, __u8 dir,
@@ -90,31 +100,7 @@ static __always_inline void nori_emit_trace(struct __sk_buff *skb, __u8 point, _
 					    __u32 dst_identity, __u32 tunnel_endpoint,
 					    const struct nori_pkt *p)
 {
-	struct nori_event *ev;
-
-	ev = bpf_ringbuf_reserve(&nori_events, sizeof(*ev), 0);
-	if (!ev) {
-		nori_count(NORI_REASON_EVENT_LOST, dir, 0);
-		return;
-	}
-	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->ts_ns = bpf_ktime_get_ns();
-	ev->type = NORI_EVENT_TRACE;
-	ev->subtype = point;
-	ev->dir = dir;
-	ev->ep_id = ep_id;
-	ev->ifindex = skb->ifindex;
-	ev->len = skb->len;
-	ev->mark = skb->mark;
-	ev->src_identity = src_identity;
-	ev->dst_identity = dst_identity;
-	ev->tunnel_endpoint = tunnel_endpoint;
-	ev->proto = p->proto;
-	ev->saddr = p->saddr;
-	ev->daddr = p->daddr;
-	ev->sport = p->sport;
-	ev->dport = p->dport;
-	bpf_ringbuf_submit(ev, 0);
+	nori_emit(skb, NORI_EVENT_TRACE, point, dir, ep_id, src_identity, dst_identity, tunnel_endpoint, p);
 }
 
 /* nori_drop counts, reports and drops a packet. */
