@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/nori-net/nori/tests/harness"
 )
 
 // CNI latency parameters: ≥100 timed cycles per network (issue 2), in
@@ -29,11 +31,14 @@ type cniNetwork struct {
 
 // noriConflist is the default network without portmap: the brief compares
 // nori-cni + nori-ipam against bridge + host-local.
-func (b *bench) noriConflist() cniNetwork {
+func (b *bench) noriConflist() cniNetwork { return b.noriConflistOn(b.host) }
+
+// noriConflistOn is noriConflist for the agent of host h.
+func (b *bench) noriConflistOn(h *harness.Host) cniNetwork {
 	conf := fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "nori", "plugins": [
   {"type": "nori-cni", "agentSocket": %q, "ipam": {"type": "nori-ipam"}}
-]}`, b.host.Socket)
-	return cniNetwork{name: "nori", plugins: "nori-cni + nori-ipam", file: b.host.WriteConflist(b.t, "bench-nori", conf)}
+]}`, h.Socket)
+	return cniNetwork{name: "nori", plugins: "nori-cni + nori-ipam", file: h.WriteConflist(b.t, "bench-nori", conf)}
 }
 
 // bridgeConflist is the reference bridge as runtimes configure it by

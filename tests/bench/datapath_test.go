@@ -70,7 +70,22 @@ func (b *bench) dataPath() {
 	fmt.Fprintf(b.out, "commands: %s\n          %s\n",
 		inNetns("SERVER_NETNS", "iperf3", "-s", "-1", "-p", iperfPort, "--forceflush").line(),
 		inNetns("CLIENT_NETNS", b.iperfClientArgv("SERVER_IP")...).line())
-	for r := 0; r < iperfRounds; r++ {
+	b.iperfRounds(vs, res, iperfRounds)
+	b.throughputTable(vs, res)
+
+	b.section(fmt.Sprintf("TCP request/response latency: 1-byte ping-pong (blocking sockets, TCP_NODELAY, like netperf TCP_RR), %d exchanges (+%d warm-up) per round, %d rounds rotated, processes not pinned", rrCount, rrWarmup, rrRounds))
+	fmt.Fprintf(b.out, "commands: %s\n          %s\n",
+		inNetns("SERVER_NETNS", b.rrServerArgv()...).line(),
+		inNetns("CLIENT_NETNS", b.rrClientArgv("SERVER_IP")...).line())
+	b.rrRounds(vs, res, rrRounds)
+	b.rrTable(vs, res)
+}
+
+// iperfRounds runs rounds of iperf3 over every variant, the order rotated
+// each round so that a burst of outside load does not hit one variant only.
+func (b *bench) iperfRounds(vs []variant, res []dpResult, rounds int) {
+	b.t.Helper()
+	for r := 0; r < rounds; r++ {
 		for k := range vs {
 			i := (r + k) % len(vs)
 			gbps, rt := b.iperf(vs[i])
@@ -79,13 +94,12 @@ func (b *bench) dataPath() {
 			b.checkInterrupted()
 		}
 	}
-	b.throughputTable(vs, res)
+}
 
-	b.section(fmt.Sprintf("TCP request/response latency: 1-byte ping-pong (blocking sockets, TCP_NODELAY, like netperf TCP_RR), %d exchanges (+%d warm-up) per round, %d rounds rotated, processes not pinned", rrCount, rrWarmup, rrRounds))
-	fmt.Fprintf(b.out, "commands: %s\n          %s\n",
-		inNetns("SERVER_NETNS", b.rrServerArgv()...).line(),
-		inNetns("CLIENT_NETNS", b.rrClientArgv("SERVER_IP")...).line())
-	for r := 0; r < rrRounds; r++ {
+// rrRounds is iperfRounds for request/response latency.
+func (b *bench) rrRounds(vs []variant, res []dpResult, rounds int) {
+	b.t.Helper()
+	for r := 0; r < rounds; r++ {
 		for k := range vs {
 			i := (r + k) % len(vs)
 			rtts := b.rr(vs[i])
@@ -94,7 +108,6 @@ func (b *bench) dataPath() {
 			b.checkInterrupted()
 		}
 	}
-	b.rrTable(vs, res)
 }
 
 func (b *bench) iperfClientArgv(ip string) []string {

@@ -10,11 +10,22 @@
 //  2. Same-host container-to-container TCP throughput (iperf3) and 1-byte
 //     request/response latency (rr) for Nori, a bare veth pair routed by the
 //     kernel (the limit) and the reference bridge plugin.
+//  3. Cross-host (issue 3), on a second switch with three Nori hosts sharing
+//     host 1's embedded store and two plain hosts: TCP throughput and RR
+//     latency container to container for Nori's overlay, a flannel-style
+//     kernel VXLAN + bridge built by hand, and the bare underlay between
+//     host namespaces (the limit).
+//  4. Endpoint propagation: 50 endpoints created one after another on host
+//     1, each timed from the start of its ADD until a container on host 3
+//     gets an ICMP echo reply (and until it is in host 3's BPF ipcache),
+//     plus the agents' own ipcachePropagation from `nori status -o json`.
 //
 // The benchmark is a Go test behind the `bench` build tag, because the
 // simulated-host harness takes a testing.TB:
 //
 //	NORI_BIN_DIR=$PWD/bin go test -count=1 -tags bench -run TestBench -v -timeout 20m ./tests/bench
+//
+// NORI_BENCH_ONLY=cross runs parts 3 and 4 alone.
 //
 // It needs root, iperf3 and the reference CNI plugins; a missing one fails
 // the run. Everything it creates is removed on return, also after Ctrl-C.

@@ -18,7 +18,7 @@ import (
 // printEnv prints what a reader needs to compare two runs: kernel, CPUs,
 // date, toolchain and load.
 func (b *bench) printEnv() {
-	fmt.Fprintf(b.out, "== Nori benchmark (issue 2)\n")
+	fmt.Fprintf(b.out, "== Nori benchmark (issues 2 and 3)\n")
 	rows := [][]string{
 		{"date", time.Now().UTC().Format("2006-01-02 15:04:05 MST")},
 		{"kernel", firstLine("uname", "-srvm")},

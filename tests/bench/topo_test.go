@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/nori-net/nori/tests/harness"
 )
 
 // variant is a pair of container namespaces to measure between: the client
@@ -28,36 +30,44 @@ type variant struct {
 func (b *bench) cniPair(n cniNetwork, tag, desc string) variant {
 	b.t.Helper()
 	v := variant{name: n.name, desc: desc}
-	var ips [2]string
-	for i, side := range []string{"a", "b"} {
-		nsName := fmt.Sprintf("%s-%s%s", b.ns, tag, side)
-		path := b.addNetns(nsName)
-		id := nsName
-		common := []string{"-cni-path", b.host.CNIBinDir, "-cache-dir", filepath.Join(b.host.Dir, "cni-cache"), "-id", id, "-netns", path}
-		del := inNetns(b.host.Netns, append(append([]string{b.tool("cnidriver"), "del"}, common...), n.file)...)
-		b.t.Cleanup(func() {
-			// Not b.ctx: cleanup also runs after Ctrl-C.
-			if _, err := del.output(context.Background()); err != nil {
-				if b.ctx.Err() != nil {
-					// Ctrl-C reached the agent too; removing the host
-					// netns and its directory takes the endpoint along.
-					b.t.Logf("cleanup after interrupt: %s: left to host removal", id)
-					return
-				}
-				b.t.Errorf("cleanup: %v", err)
-			}
-		})
-		add := inNetns(b.host.Netns, append(append([]string{b.tool("cnidriver"), "add"}, common...), n.file)...)
-		ips[i] = add.mustOutput(b)
-		if i == 0 {
-			v.client = path
-		} else {
-			v.server = path
-		}
-	}
-	v.serverIP = ips[1]
+	v.client, _ = b.cniContainer(b.host, n, fmt.Sprintf("%s-%sa", b.ns, tag))
+	v.server, v.serverIP = b.cniContainer(b.host, n, fmt.Sprintf("%s-%sb", b.ns, tag))
 	v.mtu = b.mtu(v.client)
 	return v
+}
+
+// cniContainer creates netns nsName and attaches it to network n through
+// libcni run in host h's netns; t.Cleanup detaches it. It returns the
+// netns path and the container's IPv4 address.
+func (b *bench) cniContainer(h *harness.Host, n cniNetwork, nsName string) (string, string) {
+	b.t.Helper()
+	path := b.addNetns(nsName)
+	b.cniDelOnCleanup(h, n, nsName, path)
+	return path, inNetns(h.Netns, b.cniArgv(h, "add", n, nsName, path)...).mustOutput(b)
+}
+
+// cniArgv is the cnidriver command line for one ADD or DEL (verb) of
+// container id in netns path, on host h.
+func (b *bench) cniArgv(h *harness.Host, verb string, n cniNetwork, id, path string, extra ...string) []string {
+	argv := []string{b.tool("cnidriver"), verb, "-cni-path", h.CNIBinDir, "-cache-dir", filepath.Join(h.Dir, "cni-cache"), "-id", id, "-netns", path}
+	return append(append(argv, extra...), n.file)
+}
+
+// cniDelOnCleanup registers the DEL of container id (netns path) on host h.
+func (b *bench) cniDelOnCleanup(h *harness.Host, n cniNetwork, id, path string) {
+	del := inNetns(h.Netns, b.cniArgv(h, "del", n, id, path)...)
+	b.t.Cleanup(func() {
+		// Not b.ctx: cleanup also runs after Ctrl-C.
+		if _, err := del.output(context.Background()); err != nil {
+			if b.ctx.Err() != nil {
+				// Ctrl-C reached the agent too; removing the host
+				// netns and its directory takes the endpoint along.
+				b.t.Logf("cleanup after interrupt: %s: left to host removal", id)
+				return
+			}
+			b.t.Errorf("cleanup: %v", err)
+		}
+	})
 }
 
 // bareVeth builds the limit: two container netns, each with a veth into a

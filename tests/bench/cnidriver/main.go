@@ -7,11 +7,13 @@
 // the namespace of the process that executes them.
 //
 //	cnidriver latency -cni-path DIR -cache-dir DIR -netns-prefix P -cycles N -block B NAME=CONFLIST...
-//	cnidriver add -cni-path DIR -cache-dir DIR -id ID -netns PATH CONFLIST
+//	cnidriver add -cni-path DIR -cache-dir DIR -id ID -netns PATH [-print-start] CONFLIST
 //	cnidriver del -cni-path DIR -cache-dir DIR -id ID -netns PATH CONFLIST
 //
 // latency prints JSON {"NAME": {"add": [ns...], "del": [ns...]}}; add
-// prints the result's first IPv4 address. SIGINT is ignored (the parent
+// prints the result's first IPv4 address and, with -print-start, the wall
+// clock (Unix ns) just before the ADD, so a caller can time from there
+// without this process's start-up. SIGINT is ignored (the parent
 // owns Ctrl-C) and SIGTERM stops latency after the current cycle, which
 // still deletes its attachment and namespace.
 package main
@@ -26,6 +28,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -54,6 +57,7 @@ func main() {
 	block := fs.Int("block", 10, "cycles per network before switching to the next")
 	id := fs.String("id", "", "container ID (add, del)")
 	netnsPath := fs.String("netns", "", "container netns path (add, del)")
+	printStart := fs.Bool("print-start", false, "add: also print the Unix time in ns at which the ADD started")
 	_ = fs.Parse(os.Args[2:])
 
 	cni := libcni.NewCNIConfigWithCacheDir([]string{*cniPath}, *cacheDir, nil)
@@ -67,7 +71,7 @@ func main() {
 			err = fmt.Errorf("want exactly one conflist")
 			break
 		}
-		err = d.one(os.Args[1], fs.Arg(0), *id, *netnsPath)
+		err = d.one(os.Args[1], fs.Arg(0), *id, *netnsPath, *printStart)
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -94,7 +98,7 @@ func runtimeConf(id, netns string) *libcni.RuntimeConf {
 }
 
 // one runs a single ADD or DEL.
-func (d *driver) one(verb, file, id, netns string) error {
+func (d *driver) one(verb, file, id, netns string, printStart bool) error {
 	list, err := libcni.ConfListFromFile(file)
 	if err != nil {
 		return fmt.Errorf("load conflist %s: %w", file, err)
@@ -107,6 +111,7 @@ func (d *driver) one(verb, file, id, netns string) error {
 		}
 		return nil
 	}
+	start := time.Now()
 	res, err := d.cni.AddNetworkList(ctx, list, rt)
 	if err != nil {
 		return fmt.Errorf("add %s: %w", list.Name, err)
@@ -117,7 +122,11 @@ func (d *driver) one(verb, file, id, netns string) error {
 	}
 	for _, ip := range r.IPs {
 		if ip.Address.IP.To4() != nil {
-			fmt.Println(ip.Address.IP.String())
+			if printStart {
+				fmt.Println(ip.Address.IP.String(), start.UnixNano())
+			} else {
+				fmt.Println(ip.Address.IP.String())
+			}
 			return nil
 		}
 	}
