@@ -53,11 +53,6 @@ const (
 	KVStoreEtcd     = "etcd"
 )
 
-// TunnelOverhead is what VXLAN over IPv4 adds to each packet: outer
-// Ethernet is not counted in the MTU, so outer IP (20) + UDP (8) + VXLAN
-// (8) + inner Ethernet (14).
-const TunnelOverhead = 50
-
 type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }

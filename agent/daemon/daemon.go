@@ -111,7 +111,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	if d.mtu == 0 {
 		d.mtu = underlayMTU
 		if cfg.Tunnel == "vxlan" {
-			d.mtu -= config.TunnelOverhead
+			d.mtu -= overlay.Overhead
 		}
 	}
 
