@@ -16,7 +16,7 @@ TEST_TIMEOUT ?= 25m
 .PHONY: help build generate check-generated install run stop test test-deps test-unit test-e2e bench lint clean
 
 help: ## show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build every binary into bin/
 	@mkdir -p $(BIN)
