@@ -6,14 +6,8 @@ package kvstore_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -24,46 +18,6 @@ import (
 	"github.com/nori-net/nori/agent/kvstore"
 	"github.com/nori-net/nori/agent/kvstore/kvstoretest"
 )
-
-type certPair struct{ cert, key string }
-
-// issue writes a certificate signed by ca (self-signed when ca is nil).
-func issue(t *testing.T, dir, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, isCA bool, usage x509.ExtKeyUsage) (certPair, *x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		BasicConstraintsValid: true,
-		IsCA:                  isCA,
-	}
-	if isCA {
-		tmpl.KeyUsage = x509.KeyUsageCertSign
-	} else {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{usage}
-	}
-	parent, signer := tmpl, key
-	if ca != nil {
-		parent, signer = ca, caKey
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	kder, _ := x509.MarshalECPrivateKey(key)
-	p := certPair{filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")}
-	os.WriteFile(p.cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(p.key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	return p, cert, key
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -83,9 +37,9 @@ func TestConnectTLSWithConfigFile(t *testing.T) {
 		t.Fatalf("etcd binary not found (apt-get install etcd-server): %v", err)
 	}
 	dir := t.TempDir()
-	caPair, ca, caKey := issue(t, dir, "ca", nil, nil, true, 0)
-	server, _, _ := issue(t, dir, "server", ca, caKey, false, x509.ExtKeyUsageServerAuth)
-	client, _, _ := issue(t, dir, "client", ca, caKey, false, x509.ExtKeyUsageClientAuth)
+	ca := kvstoretest.NewCA(t, dir, "ca")
+	server := ca.IssueCert(t, dir, "server", x509.ExtKeyUsageServerAuth)
+	client := ca.IssueCert(t, dir, "client", x509.ExtKeyUsageClientAuth)
 	cport, pport := freePort(t), freePort(t)
 	curl := fmt.Sprintf("https://127.0.0.1:%d", cport)
 	purl := fmt.Sprintf("http://127.0.0.1:%d", pport)
@@ -93,8 +47,8 @@ func TestConnectTLSWithConfigFile(t *testing.T) {
 		"--listen-client-urls", curl, "--advertise-client-urls", curl,
 		"--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
 		"--initial-cluster", "tls="+purl,
-		"--cert-file", server.cert, "--key-file", server.key,
-		"--trusted-ca-file", caPair.cert, "--client-cert-auth", "--logger", "zap", "--log-level", "error")
+		"--cert-file", server.Cert, "--key-file", server.Key,
+		"--trusted-ca-file", ca.File, "--client-cert-auth", "--logger", "zap", "--log-level", "error")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -115,8 +69,8 @@ func TestConnectTLSWithConfigFile(t *testing.T) {
 		}
 		return p
 	}
-	good := write("etcd.config", fmt.Sprintf("endpoints:\n- %s\ntrusted-ca-file: %s\ncert-file: %s\nkey-file: %s\n", curl, caPair.cert, client.cert, client.key))
-	noCert := write("nocert.config", fmt.Sprintf("endpoints:\n- %s\ntrusted-ca-file: %s\n", curl, caPair.cert))
+	good := write("etcd.config", fmt.Sprintf("endpoints:\n- %s\ntrusted-ca-file: %s\ncert-file: %s\nkey-file: %s\n", curl, ca.File, client.Cert, client.Key))
+	noCert := write("nocert.config", fmt.Sprintf("endpoints:\n- %s\ntrusted-ca-file: %s\n", curl, ca.File))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
