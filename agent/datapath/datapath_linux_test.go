@@ -46,7 +46,7 @@ func TestOpenRefusesNonBPFFS(t *testing.T) {
 func progIDs(t *testing.T, w *nsWorker, mode, bpfRoot, ifname string, hs []hook) []int {
 	t.Helper()
 	var ids []int
-	err := w.do(func() error {
+	err := w.Do(func() error {
 		for _, h := range hs {
 			if mode == ModeTCX {
 				l, err := link.LoadPinnedLink(filepath.Join(bpfRoot, "nori", "links", ifname+"_"+h.name), nil)
@@ -106,7 +106,7 @@ func testLocalForwarding(t *testing.T, mode string) {
 	var dp *Datapath
 	open := func() {
 		t.Helper()
-		if err := w.do(func() (err error) {
+		if err := w.Do(func() (err error) {
 			dp, err = Open(Config{BPFRoot: bpfRoot, AttachMode: mode, Logger: testLogger(t)})
 			return err
 		}); err != nil {
@@ -128,7 +128,7 @@ func testLocalForwarding(t *testing.T, mode string) {
 		ClusterCIDR: netip.MustParsePrefix("10.200.0.0/16"),
 		NodeIP:      netip.MustParseAddr("172.30.0.1"),
 	}
-	if err := w.do(func() error {
+	if err := w.Do(func() error {
 		if err := dp.SetConfig(cfg); err != nil {
 			return err
 		}
@@ -215,14 +215,14 @@ func testLocalForwarding(t *testing.T, mode string) {
 
 	// Detaching B: A's redirect still delivers, but B's replies reach
 	// the node stack, which does not forward.
-	if err := w.do(func() error { return dp.DetachEndpoint(b.lxcName) }); err != nil {
+	if err := w.Do(func() error { return dp.DetachEndpoint(b.lxcName) }); err != nil {
 		t.Fatalf("DetachEndpoint: %v", err)
 	}
-	if err := w.do(func() error { return dp.DetachEndpoint(b.lxcName) }); err != nil {
+	if err := w.Do(func() error { return dp.DetachEndpoint(b.lxcName) }); err != nil {
 		t.Fatalf("DetachEndpoint twice: %v", err)
 	}
 	mustNotPing(t, a, b.ip)
-	if err := w.do(func() error { return dp.AttachEndpoint(b.ifindex, b.lxcName) }); err != nil {
+	if err := w.Do(func() error { return dp.AttachEndpoint(b.ifindex, b.lxcName) }); err != nil {
 		t.Fatalf("AttachEndpoint after detach: %v", err)
 	}
 	mustPing(t, a, b.ip)
@@ -235,7 +235,7 @@ func testLocalForwarding(t *testing.T, mode string) {
 		if b2.ifindex == b.ifindex {
 			t.Fatalf("recreated %s kept ifindex %d", b.lxcName, b.ifindex)
 		}
-		if err := w.do(func() error {
+		if err := w.Do(func() error {
 			if err := dp.AttachEndpoint(b2.ifindex, b2.lxcName); err != nil {
 				return err
 			}

@@ -4,16 +4,15 @@
 package datapath
 
 import (
-	"fmt"
+	"github.com/nori-net/nori/agent/internal/netnstest"
+
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,8 +24,6 @@ import (
 // Test environment: a private bpffs and network namespaces made with
 // iproute2. Every name carries the test's PID so parallel runs on one
 // machine do not collide; every object is removed in t.Cleanup.
-
-var nsSeq atomic.Int32
 
 func requireTools(t *testing.T, tools ...string) {
 	t.Helper()
@@ -71,15 +68,7 @@ func mountBPFFS(t *testing.T) string {
 // newNetNS creates a named netns with lo up.
 func newNetNS(t *testing.T, role string) string {
 	t.Helper()
-	name := fmt.Sprintf("noridp-%d-%d-%s", os.Getpid(), nsSeq.Add(1), role)
-	sh(t, "ip", "netns", "add", name)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v\n%s", name, err, out)
-		}
-	})
-	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
-	return name
+	return netnstest.New(t, "noridp-"+role)
 }
 
 func nsenter(ns string, args ...string) *exec.Cmd {
@@ -88,43 +77,9 @@ func nsenter(ns string, args ...string) *exec.Cmd {
 
 // nsWorker runs functions on one OS thread that sits in a netns, the way
 // the agent runs inside the node's netns.
-type nsWorker struct {
-	fns chan func()
-}
+type nsWorker = netnstest.Worker
 
-func newNSWorker(t *testing.T, ns string) *nsWorker {
-	t.Helper()
-	w := &nsWorker{fns: make(chan func())}
-	ready := make(chan error)
-	go func() {
-		// The thread never returns to the pool: it is in another netns,
-		// so the goroutine ends with the lock held and Go discards it.
-		runtime.LockOSThread()
-		h, err := netns.GetFromName(ns)
-		if err == nil {
-			err = netns.Set(h)
-			h.Close()
-		}
-		ready <- err
-		if err != nil {
-			return
-		}
-		for fn := range w.fns {
-			fn()
-		}
-	}()
-	if err := <-ready; err != nil {
-		t.Fatalf("enter netns %s: %v", ns, err)
-	}
-	t.Cleanup(func() { close(w.fns) })
-	return w
-}
-
-func (w *nsWorker) do(fn func() error) error {
-	done := make(chan error)
-	w.fns <- func() { done <- fn() }
-	return <-done
-}
+func newNSWorker(t *testing.T, ns string) *nsWorker { return netnstest.NewWorker(t, ns) }
 
 // container is one simulated container: a netns with eth0, whose peer
 // lxcName sits in the node netns.
@@ -229,7 +184,7 @@ func tcpExchange(t *testing.T, client, server container) {
 	t.Helper()
 	sw, cw := newNSWorker(t, server.ns), newNSWorker(t, client.ns)
 	var ln net.Listener
-	if err := sw.do(func() (err error) {
+	if err := sw.Do(func() (err error) {
 		ln, err = net.Listen("tcp4", netip.AddrPortFrom(server.ip, 0).String())
 		return err
 	}); err != nil {
@@ -251,7 +206,7 @@ func tcpExchange(t *testing.T, client, server container) {
 		conn.Write(append([]byte("echo:"), buf[:n]...))
 	}()
 	var conn net.Conn
-	if err := cw.do(func() (err error) {
+	if err := cw.Do(func() (err error) {
 		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 3*time.Second)
 		return err
 	}); err != nil {

@@ -62,7 +62,7 @@ func (n *testNode) nodeConfig(flags uint32) NodeConfig {
 // open loads the datapath as a (re)starting agent does.
 func (n *testNode) open(t *testing.T) {
 	t.Helper()
-	if err := n.w.do(func() (err error) {
+	if err := n.w.Do(func() (err error) {
 		n.dp, err = Open(Config{BPFRoot: n.bpfRoot, AttachMode: n.mode, Logger: testLogger(t)})
 		return err
 	}); err != nil {
@@ -125,7 +125,7 @@ func newTestNode(t *testing.T, idx int, mode string) *testNode {
 func (n *testNode) setUp(t *testing.T, peer *testNode, flags uint32) {
 	t.Helper()
 	n.open(t)
-	if err := n.w.do(func() (err error) {
+	if err := n.w.Do(func() (err error) {
 		oc := n.overlayConfig(t)
 		if n.vxIndex, err = overlay.Setup(oc); err != nil {
 			return err
@@ -310,7 +310,7 @@ func testOverlay(t *testing.T, mode string) {
 		for _, n := range []*testNode{n1, n2} {
 			n.open(t)
 			// The agent's start sequence is idempotent.
-			if err := n.w.do(func() error {
+			if err := n.w.Do(func() error {
 				idx, err := overlay.Setup(n.overlayConfig(t))
 				if err != nil {
 					return err
@@ -338,7 +338,7 @@ func testOverlay(t *testing.T, mode string) {
 		for _, tc := range []struct{ n, peer *testNode }{{n1, n2}, {n2, n1}} {
 			// The kernel forwards in this mode.
 			tc.n.sysctl(t, "net.ipv4.ip_forward=1")
-			if err := tc.n.w.do(func() error {
+			if err := tc.n.w.Do(func() error {
 				if err := tc.n.dp.SetConfig(tc.n.nodeConfig(ConfigTrace)); err != nil {
 					return err
 				}
@@ -366,7 +366,7 @@ func testOverlay(t *testing.T, mode string) {
 		// And back to the tunnel, with forwarding off again.
 		for _, tc := range []struct{ n, peer *testNode }{{n1, n2}, {n2, n1}} {
 			tc.n.sysctl(t, "net.ipv4.ip_forward=0")
-			if err := tc.n.w.do(func() error {
+			if err := tc.n.w.Do(func() error {
 				if err := tc.n.dp.SetConfig(tc.n.nodeConfig(ConfigTunnel)); err != nil {
 					return err
 				}
@@ -413,14 +413,14 @@ func testOverlay(t *testing.T, mode string) {
 	t.Run("detach", func(t *testing.T) {
 		mustPing(t, a, c.ip)
 		for i := 0; i < 2; i++ {
-			if err := n2.w.do(func() error { return n2.dp.DetachOverlay(overlay.DefaultDevice) }); err != nil {
+			if err := n2.w.Do(func() error { return n2.dp.DetachOverlay(overlay.DefaultDevice) }); err != nil {
 				t.Fatalf("DetachOverlay #%d: %v", i+1, err)
 			}
 		}
 		// Decapsulated frames are addressed to node1's MACs: without
 		// nori_from_overlay node2's stack drops them.
 		mustNotPing(t, a, c.ip)
-		if err := n2.w.do(func() error { return n2.dp.AttachOverlay(n2.vxIndex, overlay.DefaultDevice) }); err != nil {
+		if err := n2.w.Do(func() error { return n2.dp.AttachOverlay(n2.vxIndex, overlay.DefaultDevice) }); err != nil {
 			t.Fatalf("AttachOverlay: %v", err)
 		}
 		mustPing(t, a, c.ip)
@@ -433,7 +433,7 @@ func tcpBulk(t *testing.T, client, server container, n int64) {
 	t.Helper()
 	sw, cw := newNSWorker(t, server.ns), newNSWorker(t, client.ns)
 	var ln net.Listener
-	if err := sw.do(func() (err error) {
+	if err := sw.Do(func() (err error) {
 		ln, err = net.Listen("tcp4", netip.AddrPortFrom(server.ip, 0).String())
 		return err
 	}); err != nil {
@@ -453,7 +453,7 @@ func tcpBulk(t *testing.T, client, server container, n int64) {
 		got <- m
 	}()
 	var conn net.Conn
-	if err := cw.do(func() (err error) {
+	if err := cw.Do(func() (err error) {
 		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 3*time.Second)
 		return err
 	}); err != nil {

@@ -4,18 +4,16 @@
 package endpoint
 
 import (
+	"github.com/nori-net/nori/agent/internal/netnstest"
+
 	"context"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/nori-net/nori/agent/api"
 	"github.com/nori-net/nori/agent/link"
@@ -63,36 +61,12 @@ func (fakeLabels) Resolve(_ context.Context, l Lookup) (string, string, []string
 	return "podman", l.Args["K8S_POD_NAME"], []string{"container:app=web", "container:tier=front"}, nil
 }
 
-func newNetns(t *testing.T, prefix string) string {
-	t.Helper()
-	name := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1e9)
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	return name
-}
+func newNetns(t *testing.T, prefix string) string { return netnstest.New(t, prefix) }
 
 // inNetns runs fn on a thread that lives in the named namespace.
 func inNetns(t *testing.T, name string, fn func()) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		ns, err := netns.GetFromName(name)
-		if err != nil {
-			t.Errorf("open netns: %v", err)
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			t.Errorf("enter netns: %v", err)
-			return
-		}
-		fn()
-	}()
-	<-done
+	_ = netnstest.NewWorker(t, name).Do(func() error { fn(); return nil })
 }
 
 func newManager(t *testing.T, dir string, dp *fakeDatapath) *Manager {

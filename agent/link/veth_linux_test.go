@@ -4,52 +4,23 @@
 package link
 
 import (
+	"github.com/nori-net/nori/agent/internal/netnstest"
+
 	"errors"
-	"fmt"
 	"net/netip"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
-// newNetns creates a named network namespace with `ip netns` and removes
-// it when the test ends.
-func newNetns(t *testing.T, prefix string) string {
-	t.Helper()
-	name := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1e9)
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s (needs root and iproute2)", name, err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	return name
-}
+func newNetns(t *testing.T, prefix string) string { return netnstest.New(t, prefix) }
 
-// inNetns runs fn with the calling goroutine's thread in the namespace,
-// so that the package's host-side netlink calls act on the "node".
+// inNetns runs fn on a thread that lives in the named namespace.
 func inNetns(t *testing.T, name string, fn func()) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		ns, err := netns.GetFromName(name)
-		if err != nil {
-			t.Errorf("open netns %s: %v", name, err)
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			t.Errorf("enter netns %s: %v", name, err)
-			return
-		}
-		fn()
-	}()
-	<-done
+	_ = netnstest.NewWorker(t, name).Do(func() error { fn(); return nil })
 }
 
 func TestSetupCheckTeardown(t *testing.T) {

@@ -4,18 +4,17 @@
 package overlay
 
 import (
+	"github.com/nori-net/nori/agent/internal/netnstest"
+
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 // Kernel tests: each runs in a network namespace it creates (named after
@@ -35,48 +34,8 @@ func sh(t *testing.T, args ...string) string {
 // thread inside it.
 func inNetNS(t *testing.T) (string, func(fn func() error) error) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("overlay kernel tests need root (run go test as root)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Fatalf("ip is missing (apt-get install -y iproute2): %v", err)
-	}
-	name := fmt.Sprintf("noriovl-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))
-	sh(t, "ip", "netns", "add", name)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v\n%s", name, err, out)
-		}
-	})
-	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
-	fns := make(chan func())
-	ready := make(chan error)
-	go func() {
-		// The thread stays in the netns; Go discards it when the
-		// goroutine ends with the lock held.
-		runtime.LockOSThread()
-		h, err := netns.GetFromName(name)
-		if err == nil {
-			err = netns.Set(h)
-			h.Close()
-		}
-		ready <- err
-		if err != nil {
-			return
-		}
-		for fn := range fns {
-			fn()
-		}
-	}()
-	if err := <-ready; err != nil {
-		t.Fatalf("enter netns %s: %v", name, err)
-	}
-	t.Cleanup(func() { close(fns) })
-	return name, func(fn func() error) error {
-		done := make(chan error)
-		fns <- func() { done <- fn() }
-		return <-done
-	}
+	name := netnstest.New(t, "noriovl")
+	return name, netnstest.NewWorker(t, name).Do
 }
 
 func testConfig(t *testing.T) Config {
