@@ -14,6 +14,8 @@
 #include "lib/metrics.h"
 #include "lib/events.h"
 #include "lib/tunnel.h"
+#include "lib/conntrack.h"
+#include "lib/policy.h"
 
 /* The kernel accepts programs under any license as long as they call no
  * GPL-only helper; none of the helpers used here is GPL-only. */
@@ -31,6 +33,9 @@ struct nori_go_types {
 	enum nori_ep_flags ep_flags;
 	enum nori_ipcache_flags ipcache_flags;
 	enum nori_config_flags config_flags;
+	enum nori_policy_verdict policy_verdict;
+	enum nori_policy_flags policy_flags;
+	enum nori_ct_flags ct_flags;
 };
 const struct nori_go_types *nori_unused_go_types __attribute__((unused));
 

@@ -14,7 +14,7 @@
  * nori_to_container runs on tcx egress: packets the node stack sends into
  * the container. Packets redirected by bpf_redirect_peer enter the peer
  * device directly and do NOT pass this hook, so a destination's ingress
- * checks must also run on the redirecting side (see the issue 4 notes).
+ * checks also run on the redirecting side (nori_policy_egress).
  *
  * Under TCX, TC_ACT_OK is TCX_PASS: it ends this hook and passes the
  * packet on, which is what both programs want. */
@@ -27,6 +27,7 @@
 #include "lib/metrics.h"
 #include "lib/events.h"
 #include "lib/tunnel.h"
+#include "lib/policy.h"
 
 /* nori_encap sends a container's packet to the node behind info: the
  * tunnel key carries the source identity as VNI, and the redirect hands
@@ -75,17 +76,19 @@ int nori_from_container(struct __sk_buff *skb)
 		src_identity = src->identity;
 		src_ep = src->ep_id;
 	}
-
-	/* ISSUE 4 (egress policy): look up the policy of src_ep for
-	 * (destination identity, dport, proto) here; drop with
-	 * NORI_DROP_POLICY or steer to the proxy. */
-
 	dst = bpf_map_lookup_elem(&nori_endpoints, &p.daddr);
+
+	/* Egress policy of src and, for a local destination, its ingress
+	 * policy: the redirect below skips its nori_to_container. */
+	cfg = nori_cfg();
+	if (cfg && (cfg->flags & NORI_CFG_F_POLICY)) {
+		int ret = nori_policy_egress(skb, cfg, src, dst, &p);
+
+		if (ret)
+			return ret;
+	}
+
 	if (dst) {
-		/* ISSUE 4 (ingress policy of a local destination): the redirect
-		 * below skips nori_to_container of the destination, so the
-		 * destination's ingress policy (dst->ep_id, src_identity) must be
-		 * checked here. */
 		if (nori_dec_ttl(skb, p.ttl) < 0) {
 			/* TTL exhausted (or rewrite failed): let the kernel decide. */
 			nori_count(NORI_REASON_PASS, NORI_DIR_EGRESS, skb->len);
@@ -101,7 +104,6 @@ int nori_from_container(struct __sk_buff *skb)
 	/* Not on this node. In tunnel mode an address behind another node
 	 * goes straight into the overlay; in native-routing mode the node
 	 * stack routes it with the agent's routes. */
-	cfg = nori_cfg();
 	if (cfg && (cfg->flags & NORI_CFG_F_TUNNEL)) {
 		struct nori_ipcache_value *info = nori_ipcache_lookup(p.daddr);
 
@@ -123,9 +125,34 @@ int nori_from_container(struct __sk_buff *skb)
 SEC("tcx/egress")
 int nori_to_container(struct __sk_buff *skb)
 {
-	/* ISSUE 4 (ingress policy for traffic from the node stack): parse,
-	 * resolve the source identity from nori_ipcache and check the
-	 * destination endpoint's ingress policy here. */
+	struct nori_node_config *cfg = nori_cfg();
+	struct nori_endpoint *dst, *src;
+	struct nori_pkt p = {};
+	__u32 src_identity;
+	int ret;
+
+	/* Without policy there is nothing to do on this side. */
+	if (!cfg || !(cfg->flags & NORI_CFG_F_POLICY))
+		goto pass;
+
+	/* Ingress policy for what the node stack delivers: the host, the
+	 * world (masqueraded replies, port mappings), natively routed
+	 * remote endpoints, local endpoints whose packets took the stack. */
+	switch (nori_parse(skb, &p)) {
+	case NORI_PARSE_OTHER:
+		goto pass;
+	case NORI_PARSE_BAD:
+		return nori_drop(skb, NORI_DROP_INVALID, NORI_DIR_INGRESS, 0, 0, 0);
+	}
+	dst = bpf_map_lookup_elem(&nori_endpoints, &p.daddr);
+	if (!dst)
+		goto pass;
+	src = bpf_map_lookup_elem(&nori_endpoints, &p.saddr);
+	src_identity = src ? src->identity : nori_peer_identity(cfg, p.saddr);
+	ret = nori_policy_ingress(skb, cfg, dst, src_identity, &p);
+	if (ret)
+		return ret;
+pass:
 	nori_count(NORI_REASON_PASS, NORI_DIR_INGRESS, skb->len);
 	return NORI_TC_ACT_OK;
 }

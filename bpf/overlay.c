@@ -25,6 +25,7 @@
 #include "lib/metrics.h"
 #include "lib/events.h"
 #include "lib/tunnel.h"
+#include "lib/policy.h"
 
 SEC("tcx/ingress")
 int nori_from_overlay(struct __sk_buff *skb)
@@ -51,11 +52,18 @@ int nori_from_overlay(struct __sk_buff *skb)
 		return nori_drop(skb, NORI_DROP_INVALID, NORI_DIR_INGRESS, 0, src_identity, 0);
 	}
 
-	/* ISSUE 4 (ingress policy): src_identity is authoritative here; a
-	 * VNI of NORI_IDENTITY_HOST means the remote node itself. */
-
 	dst = bpf_map_lookup_elem(&nori_endpoints, &p.daddr);
 	if (dst) {
+		/* The VNI is the sender's identity; the host identity of
+		 * another node is remote-node here. */
+		if (cfg && (cfg->flags & NORI_CFG_F_POLICY)) {
+			__u32 peer = src_identity == NORI_IDENTITY_HOST ? NORI_IDENTITY_REMOTE_NODE
+									: src_identity;
+			int ret = nori_policy_ingress(skb, cfg, dst, peer, &p);
+
+			if (ret)
+				return ret;
+		}
 		/* The inner frame still carries the sending side's MACs. */
 		if (nori_set_macs(skb, dst->mac, dst->node_mac) < 0)
 			return nori_drop(skb, NORI_DROP_REDIRECT, NORI_DIR_INGRESS, dst->ep_id,

@@ -187,25 +187,28 @@ const (
 
 // Endpoint is one connected container as `nori endpoint list` shows it.
 type Endpoint struct {
-	ID            uint16            `json:"id"`
-	ContainerID   string            `json:"containerID"`
-	IfName        string            `json:"ifName"`
-	Netns         string            `json:"netns,omitempty"`
-	Network       string            `json:"network,omitempty"`
-	Runtime       string            `json:"runtime,omitempty"`
-	Name          string            `json:"name,omitempty"`
-	Labels        []string          `json:"labels"`
-	Identity      uint32            `json:"identity"`
-	IPv4          string            `json:"ipv4"`
-	HostIfName    string            `json:"hostIfName"`
-	HostIfIndex   int               `json:"hostIfIndex"`
-	MAC           string            `json:"mac"`
-	State         string            `json:"state"`
-	PolicyIngress bool              `json:"policyIngress"`
-	PolicyEgress  bool              `json:"policyEgress"`
-	PortMappings  []PortMapping     `json:"portMappings,omitempty"`
-	Created       time.Time         `json:"created"`
-	Extra         map[string]string `json:"extra,omitempty"`
+	ID            uint16   `json:"id"`
+	ContainerID   string   `json:"containerID"`
+	IfName        string   `json:"ifName"`
+	Netns         string   `json:"netns,omitempty"`
+	Network       string   `json:"network,omitempty"`
+	Runtime       string   `json:"runtime,omitempty"`
+	Name          string   `json:"name,omitempty"`
+	Labels        []string `json:"labels"`
+	Identity      uint32   `json:"identity"`
+	IPv4          string   `json:"ipv4"`
+	HostIfName    string   `json:"hostIfName"`
+	HostIfIndex   int      `json:"hostIfIndex"`
+	MAC           string   `json:"mac"`
+	State         string   `json:"state"`
+	PolicyIngress bool     `json:"policyIngress"`
+	PolicyEgress  bool     `json:"policyEgress"`
+	// PolicyRevision is the policy repository revision the endpoint's
+	// datapath policy was computed from; 0 before the first computation.
+	PolicyRevision uint64            `json:"policyRevision,omitempty"`
+	PortMappings   []PortMapping     `json:"portMappings,omitempty"`
+	Created        time.Time         `json:"created"`
+	Extra          map[string]string `json:"extra,omitempty"`
 }
 
 // Identity is a numeric security identity and its labels.

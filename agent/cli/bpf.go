@@ -55,7 +55,7 @@ func newBPFCommand(o *options) *cobra.Command {
 			return RenderTunnels(o.stdout, es)
 		},
 	})
-	cmd.AddCommand(ipcache, tunnel)
+	cmd.AddCommand(ipcache, tunnel, newBPFPolicyCommand(o), newBPFCTCommand(o))
 	return cmd
 }
 

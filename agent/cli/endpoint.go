@@ -101,6 +101,9 @@ func RenderEndpoint(w io.Writer, ep *api.Endpoint) error {
 		row(t, "Netns:", ep.Netns)
 	}
 	row(t, "Policy enforcement:", fmt.Sprintf("ingress %s, egress %s", enabled(ep.PolicyIngress), enabled(ep.PolicyEgress)))
+	if ep.PolicyRevision != 0 {
+		row(t, "Policy revision:", strconv.FormatUint(ep.PolicyRevision, 10))
+	}
 	ports := make([]string, 0, len(ep.PortMappings))
 	for _, p := range ep.PortMappings {
 		host := strconv.Itoa(p.HostPort)

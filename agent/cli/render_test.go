@@ -102,6 +102,64 @@ func testEndpoints() []api.Endpoint {
 	}
 }
 
+const testPolicyJSON = `[{"endpointSelector":{"matchLabels":{"any:name":"app2"}},"ingress":[{"fromEndpoints":[{"matchLabels":{"any:name":"app1"}}],"toPorts":[{"ports":[{"port":"443","protocol":"TCP"}]}]}],"labels":["unspec:name=allow-app1"]}]`
+
+func testTrace() *api.PolicyTrace {
+	return &api.PolicyTrace{Verdict: "allow", Lines: []string{
+		"Tracing [container:name=app1] -> [container:name=app2] 443/TCP (policy revision 12, mode default)",
+		"  egress of the source: policy not enforced, allowed",
+		"  ingress of the destination: allowed by rule 0 [unspec:name=allow-app1] (peer 30012, TCP 443)",
+		"Final verdict: ALLOWED",
+	}}
+}
+
+func testBPFPolicy() []api.BPFPolicyEntry {
+	return []api.BPFPolicyEntry{
+		{EndpointID: 517, Direction: "ingress", Identity: 30012, IdentityLabels: []string{"container:name=app1", "container:app=web"},
+			Proto: "tcp", Port: 443, Verdict: "allow", Redirect: true, ProxyPort: 15001, RuleID: 3, Packets: 42},
+		{EndpointID: 517, Direction: "ingress", Identity: 2, IdentityLabels: []string{"reserved:world"},
+			Proto: "tcp", Port: 5432, Verdict: "deny", RuleID: 4, Packets: 7},
+		{EndpointID: 517, Direction: "egress", Proto: "any", Verdict: "allow", RuleID: 5},
+		{EndpointID: 12, Direction: "ingress", Identity: 48213, IdentityLabels: []string{"container:app=db"},
+			Proto: "udp", Port: 8000, EndPort: 8080, Verdict: "allow", RuleID: 6},
+		{EndpointID: 12, Direction: "egress", Identity: 1, IdentityLabels: []string{"reserved:host"},
+			Proto: "tcp", Port: 8192, PortPrefix: 13, Verdict: "allow"},
+		{EndpointID: 12, Direction: "egress", Identity: 48213, IdentityLabels: []string{"container:app=db"},
+			Proto: "sctp", Verdict: "allow"},
+	}
+}
+
+func testCT() []api.BPFCTEntry {
+	return []api.BPFCTEntry{
+		{Proto: "tcp", Src: "10.0.1.7:40000", Dst: "10.0.1.23:5432", SrcIdentity: 30012, DstIdentity: 48213,
+			EndpointID: 517, ExpiresSeconds: 21593, Flags: "seen-reply"},
+		{Proto: "tcp", Src: "10.0.1.23:5432", Dst: "10.0.1.7:40000", Reply: true, SrcIdentity: 30012, DstIdentity: 48213,
+			EndpointID: 517, ExpiresSeconds: 21593, Flags: "reply,seen-reply"},
+		{Proto: "icmp", Src: "10.0.1.7", Dst: "10.0.2.9", SrcIdentity: 30012, ExpiresSeconds: 58},
+	}
+}
+
+func testMonitorEvents() []api.MonitorEvent {
+	return []api.MonitorEvent{
+		{Time: now, Type: api.MonitorDrop, Reason: "drop-policy", Direction: "ingress", EndpointID: 2921, EndpointName: "db",
+			SrcIdentity: 30012, SrcLabels: []string{"container:tier=front", "container:app=web"}, DstIdentity: 48213,
+			DstLabels: []string{"container:app=db"}, Src: "10.0.1.7:40000", Dst: "10.0.1.23:5432", Proto: "tcp"},
+		{Time: now.Add(1500 * time.Microsecond), Type: api.MonitorPolicyVerdict, Verdict: "allow", Direction: "egress",
+			EndpointID: 517, SrcIdentity: 30012, DstIdentity: 2, DstLabels: []string{"reserved:world"}, RuleID: 5,
+			Rule: []string{"unspec:name=allow-egress"}, Src: "10.0.1.7:40001", Dst: "1.1.1.1:443", Proto: "tcp"},
+		{Time: now.Add(2 * time.Second), Type: api.MonitorPolicyVerdict, Verdict: "redirect", Direction: "ingress",
+			EndpointID: 517, SrcIdentity: 48213, DstIdentity: 30012, RuleID: 3, ProxyPort: 15001,
+			Src: "10.0.1.23:40002", Dst: "10.0.1.7:443", Proto: "tcp"},
+		{Time: now.Add(3 * time.Second), Type: api.MonitorTrace, Reason: "to-overlay", Direction: "egress", EndpointID: 517,
+			SrcIdentity: 30012, TunnelEndpoint: "172.30.0.2", Src: "10.0.1.7", Dst: "10.0.2.9", Proto: "icmp"},
+		{Time: now.Add(4 * time.Second), Type: api.MonitorDrop, Reason: "drop-something-new", Proto: "any"},
+		{Time: now.Add(5 * time.Second), Type: api.MonitorL7, Verdict: "allow", Direction: "ingress", EndpointID: 517,
+			EndpointName: "web1", SrcIdentity: 48213, DstIdentity: 30012, Src: "10.0.1.23:40002", Dst: "10.0.1.7:443",
+			Proto: "tcp", HTTP: &api.MonitorHTTP{Method: "GET", Host: "web", Path: "/api/v1", Status: 200, LatencyMs: 1.25, RequestID: "7f3a"}},
+		{Time: now.Add(6 * time.Second), Type: api.MonitorLost, Lost: 17},
+	}
+}
+
 func TestRenderers(t *testing.T) {
 	ep := testEndpoints()[1]
 	ep.Runtime, ep.Network, ep.IfName = "nerdctl", "nori", "eth0"
@@ -110,6 +168,7 @@ func TestRenderers(t *testing.T) {
 	ep.PortMappings = []api.PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "TCP"}, {HostPort: 5353, ContainerPort: 53, Protocol: "udp", HostIP: "127.0.0.1"}}
 	ep.Created = now
 	ep.Extra = map[string]string{"Image": "busybox"}
+	ep.PolicyRevision = 12
 
 	tests := []struct {
 		golden string
@@ -151,6 +210,25 @@ func TestRenderers(t *testing.T) {
 		{"bpf-ipcache-list.golden", func(b *bytes.Buffer) error { return RenderIPCache(b, testIPCache()) }},
 		{"bpf-ipcache-list-empty.golden", func(b *bytes.Buffer) error { return RenderIPCache(b, nil) }},
 		{"bpf-tunnel-list.golden", func(b *bytes.Buffer) error { return RenderTunnels(b, testTunnels()) }},
+		{"policy-get.golden", func(b *bytes.Buffer) error {
+			return RenderPolicy(b, &api.PolicyGet{Revision: 12, Rules: []byte(testPolicyJSON)})
+		}},
+		{"policy-get-empty.golden", func(b *bytes.Buffer) error { return RenderPolicy(b, &api.PolicyGet{Revision: 1}) }},
+		{"policy-trace.golden", func(b *bytes.Buffer) error { return RenderPolicyTrace(b, testTrace()) }},
+		{"policy-trace-no-final-line.golden", func(b *bytes.Buffer) error {
+			return RenderPolicyTrace(b, &api.PolicyTrace{Verdict: "deny", Lines: []string{"Tracing [a] -> [b] 80/TCP"}})
+		}},
+		{"bpf-policy-list.golden", func(b *bytes.Buffer) error { return RenderBPFPolicy(b, testBPFPolicy()) }},
+		{"bpf-policy-list-empty.golden", func(b *bytes.Buffer) error { return RenderBPFPolicy(b, nil) }},
+		{"bpf-ct-list.golden", func(b *bytes.Buffer) error { return RenderCT(b, testCT()) }},
+		{"monitor.golden", func(b *bytes.Buffer) error {
+			for _, ev := range testMonitorEvents() {
+				if err := RenderMonitorEvent(b, ev, time.UTC); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 		{"version.golden", func(b *bytes.Buffer) error {
 			return RenderVersion(b, api.Version{Version: "v0.1.0", GoVersion: "go1.26.8"}, &api.Version{Version: "v0.1.0", GoVersion: "go1.26.8"}, nil)
 		}},

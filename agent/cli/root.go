@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/nori-net/nori/agent/api"
@@ -31,6 +32,7 @@ const (
 type options struct {
 	socket string
 	output string
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 }
@@ -46,7 +48,12 @@ func (o *options) json() bool { return o.output == FormatJSON }
 // Run executes the CLI with args (without the program name) and returns
 // the process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o := &options{stdout: stdout, stderr: stderr}
+	return runWith(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// runWith is Run with standard input given, for tests.
+func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	o := &options{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCommand(o)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -87,7 +94,9 @@ func newRootCommand(o *options) *cobra.Command {
 		newEndpointCommand(o),
 		newIdentityCommand(o),
 		newNodeCommand(o),
+		newPolicyCommand(o),
 		newBPFCommand(o),
+		newMonitorCommand(o),
 		newVersionCommand(o),
 	)
 	root.CompletionOptions.DisableDefaultCmd = true

@@ -88,6 +88,18 @@ func (i *identities) Allocate(ctx context.Context, labels []string) (uint32, err
 
 func (i *identities) Release(ctx context.Context, id uint32) error { return i.a.Release(ctx, id) }
 
+// labelMap is every identity of the cluster, reserved ones included, as
+// the policy engine takes them.
+func (i *identities) labelMap() map[uint32][]string { return labelMap(i.a.List()) }
+
+func labelMap(ids []identity.Identity) map[uint32][]string {
+	out := make(map[uint32][]string, len(ids))
+	for _, id := range ids {
+		out[id.ID] = id.API().Labels
+	}
+	return out
+}
+
 func (i *identities) list(context.Context) ([]api.Identity, error) {
 	ids := i.a.List()
 	out := make([]api.Identity, 0, len(ids))

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,7 +30,10 @@ import (
 	"github.com/nori-net/nori/agent/ipcache"
 	"github.com/nori-net/nori/agent/kvstore"
 	"github.com/nori-net/nori/agent/labels"
+	"github.com/nori-net/nori/agent/monitor"
 	"github.com/nori-net/nori/agent/overlay"
+	"github.com/nori-net/nori/agent/policyengine"
+	"github.com/nori-net/nori/agent/policystore"
 	"github.com/nori-net/nori/agent/server"
 )
 
@@ -49,6 +53,13 @@ type Daemon struct {
 	resolver *labels.Resolver
 	eps      *endpoint.Manager
 	srv      *server.Server
+
+	epDatapath  *endpointDatapath
+	policyStore *policystore.Store
+	policy      *policyengine.Engine
+	hub         *monitor.Hub
+	// cfgMu serialises read-modify-writes of the datapath's node config.
+	cfgMu sync.Mutex
 
 	pub       *ipcache.Publisher
 	syncer    *ipcache.Syncer
@@ -140,6 +151,10 @@ func (d *Daemon) start(ctx context.Context) error {
 	if d.ids, err = newIdentities(ctx, d.store, cfg, d.log); err != nil {
 		return err
 	}
+	d.epDatapath = &endpointDatapath{dp: d.dp, pub: &d.pub}
+	if err := d.startPolicy(ctx); err != nil {
+		return err
+	}
 
 	filter := labels.DefaultFilter()
 	if len(cfg.Labels) > 0 {
@@ -153,10 +168,14 @@ func (d *Daemon) start(ctx context.Context) error {
 		StateDir:   cfg.StateDir,
 		Router:     router,
 		DefaultMTU: d.mtu,
-		Datapath:   &endpointDatapath{dp: d.dp, pub: &d.pub},
+		Datapath:   d.epDatapath,
 		Identities: d.ids,
 		Labels:     labelSource{r: d.resolver, filter: filter},
 		Logger:     d.log,
+		PolicyStatus: func(id uint16) (bool, bool, uint64) {
+			st, _ := d.policy.Status(id)
+			return st.Ingress, st.Egress, st.Revision
+		},
 	})
 	if err != nil {
 		return err
@@ -185,6 +204,10 @@ func (d *Daemon) start(ctx context.Context) error {
 	if err := d.startClusterSync(bgCtx, nodeIP); err != nil {
 		return err
 	}
+	d.runPolicy(bgCtx)
+	if err := d.startMonitor(bgCtx); err != nil {
+		return err
+	}
 
 	d.srv, err = server.Listen(cfg.Socket, server.Backend{
 		Endpoints:  d.eps,
@@ -201,7 +224,14 @@ func (d *Daemon) start(ctx context.Context) error {
 			}
 			return nil
 		},
-		Version: api.Version{Version: api.BuildVersion, GoVersion: goVersion()},
+		Version:      api.Version{Version: api.BuildVersion, GoVersion: goVersion()},
+		PolicyImport: d.policyImport,
+		PolicyGet:    d.policyGet,
+		PolicyDelete: d.policyDelete,
+		PolicyTrace:  d.policyTrace,
+		BPFPolicy:    d.bpfPolicy,
+		BPFCT:        d.bpfCT,
+		Monitor:      d.hub,
 	}, d.log)
 	return err
 }
@@ -261,6 +291,9 @@ func (d *Daemon) close() {
 	if d.healthSrv != nil {
 		_ = d.healthSrv.Close()
 	}
+	if d.hub != nil {
+		_ = d.hub.Close()
+	}
 	if d.eps != nil {
 		d.eps.Close()
 	}
@@ -315,7 +348,7 @@ func (d *Daemon) setupOverlay(router, nodeIP netip.Addr, underlayMTU int) error 
 		RouterIP: router,
 		Logger:   d.log,
 	}
-	nc := datapath.NodeConfig{RouterIP: router, ClusterCIDR: d.cfg.ClusterPoolIPv4CIDR, NodeIP: nodeIP}
+	nc := datapath.NodeConfig{RouterIP: router, ClusterCIDR: d.cfg.ClusterPoolIPv4CIDR, NodeIP: nodeIP, Flags: d.policyConfigFlags()}
 	if d.cfg.Tunnel == "vxlan" {
 		ifindex, err := overlay.Setup(d.overlayCfg)
 		if err != nil {

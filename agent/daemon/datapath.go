@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 
 	"github.com/nori-net/nori/agent/datapath"
 	"github.com/nori-net/nori/agent/endpoint"
 	"github.com/nori-net/nori/agent/ipcache"
+	"github.com/nori-net/nori/agent/policyengine"
 )
 
 // endpointDatapath adapts the BPF datapath to what the endpoint manager
@@ -22,6 +24,16 @@ type endpointDatapath struct {
 	// it is set after the endpoints are restored, so restore itself
 	// publishes nothing (Publisher.Sync does that in one go).
 	pub **ipcache.Publisher
+	// policy computes each endpoint's policy map keys and enforcement
+	// flags before the endpoint's map entry is written.
+	policy *policyengine.Engine
+
+	// mu serialises the writes of endpoint map entries, so a background
+	// flag change (setFlags) never overwrites a newer entry with an older
+	// one.
+	mu sync.Mutex
+	// written is the last entry written per endpoint ID and address.
+	written map[uint16][]datapath.Endpoint
 }
 
 func (a *endpointDatapath) publisher() *ipcache.Publisher {
@@ -51,26 +63,63 @@ func (a *endpointDatapath) Update(ep *endpoint.Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("endpoint %d container mac %q: %w", ep.ID, ep.ContainerMAC, err)
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// The policy keys go in before the entry that turns enforcement on.
+	flags, err := a.policy.Endpoint(ep.ID, ep.Identity, ep.Labels)
+	if err != nil {
+		return fmt.Errorf("policy of endpoint %d: %w", ep.ID, err)
+	}
+	var entries []datapath.Endpoint
 	for _, ip := range ep.IPs {
-		if err := a.dp.UpsertEndpoint(datapath.Endpoint{
+		e := datapath.Endpoint{
 			IP:       ip,
 			IfIndex:  ep.HostIfIndex,
 			MAC:      ctrMAC,
 			NodeMAC:  hostMAC,
 			Identity: ep.Identity,
 			ID:       ep.ID,
-		}); err != nil {
+			Flags:    flags,
+		}
+		if err := a.dp.UpsertEndpoint(e); err != nil {
 			return fmt.Errorf("write endpoint %d (%s) to the datapath: %w", ep.ID, ip, err)
 		}
+		entries = append(entries, e)
 		if p := a.publisher(); p != nil {
 			// Queued, never blocks ADD on the store.
 			_ = p.Upsert(context.Background(), ip, ep.Identity)
+		}
+	}
+	if a.written == nil {
+		a.written = map[uint16][]datapath.Endpoint{}
+	}
+	a.written[ep.ID] = entries
+	return nil
+}
+
+// setFlags rewrites an endpoint's entries with the enforcement flags the
+// policy engine wants now (policyengine.Config.SetFlags).
+func (a *endpointDatapath) setFlags(epID uint16) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	entries, ok := a.written[epID]
+	if !ok {
+		return nil // removed meanwhile
+	}
+	flags := a.policy.Flags(epID)
+	for i := range entries {
+		entries[i].Flags = flags
+		if err := a.dp.UpsertEndpoint(entries[i]); err != nil {
+			return fmt.Errorf("write endpoint %d flags: %w", epID, err)
 		}
 	}
 	return nil
 }
 
 func (a *endpointDatapath) Detach(ep *endpoint.Endpoint) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.written, ep.ID)
 	var errs []error
 	for _, ip := range ep.IPs {
 		if err := a.dp.DeleteEndpoint(ip); err != nil {
@@ -82,6 +131,10 @@ func (a *endpointDatapath) Detach(ep *endpoint.Endpoint) error {
 	}
 	if err := a.dp.DetachEndpoint(ep.HostIfName); err != nil {
 		errs = append(errs, fmt.Errorf("detach programs from %s: %w", ep.HostIfName, err))
+	}
+	// After the entry is gone: no packet is judged without its keys.
+	if err := a.policy.RemoveEndpoint(ep.ID); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

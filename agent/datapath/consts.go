@@ -27,7 +27,21 @@ const (
 	ConfigTunnel = uint32(bpfobj.DatapathNoriConfigFlagsNORI_CFG_F_TUNNEL)
 	ConfigPolicy = uint32(bpfobj.DatapathNoriConfigFlagsNORI_CFG_F_POLICY)
 	ConfigTrace  = uint32(bpfobj.DatapathNoriConfigFlagsNORI_CFG_F_TRACE)
+	// ConfigPolicyVerdicts makes the programs emit an EventPolicy for
+	// every new flow an enforcing endpoint decides. The agent sets it
+	// while a monitor listens: one event per new flow is not free.
+	ConfigPolicyVerdicts = uint32(bpfobj.DatapathNoriConfigFlagsNORI_CFG_F_POLICY_VERDICTS)
 )
+
+// Policy verdicts (PolicyValue.Verdict, Event.Verdict).
+const (
+	PolicyAllow = uint8(bpfobj.DatapathNoriPolicyVerdictNORI_POLICY_ALLOW)
+	PolicyDeny  = uint8(bpfobj.DatapathNoriPolicyVerdictNORI_POLICY_DENY)
+)
+
+// PolicyRedirect is the policy value flag that steers a flow to the
+// proxy at PolicyValue.ProxyPort (PolicyValue.Redirect sets it).
+const PolicyRedirect = uint8(bpfobj.DatapathNoriPolicyFlagsNORI_POL_F_REDIRECT)
 
 // Reason says why a packet got its verdict. Values from ReasonDropBase
 // up are drops.

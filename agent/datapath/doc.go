@@ -5,6 +5,11 @@
 // under <bpf-root>/nori/, attaches them to container veths and to the VXLAN
 // device (AttachOverlay), and gives typed access to the maps.
 //
+// With ConfigPolicy set, the programs enforce identity-based policy
+// (UpsertPolicy) statefully: the first packet of a flow is decided by the
+// policy map, its later packets and replies by conntrack (ListCT,
+// GCConntrack). Without it they track nothing.
+//
 // Everything pinned outlives the agent: traffic keeps flowing while the
 // agent restarts, and the next Open reuses the maps (with their contents)
 // and swaps the programs behind the pinned links without a gap.

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -182,50 +181,7 @@ func mustNotPing(t *testing.T, from container, to netip.Addr) {
 // inside the container netns) and checks a request and its echo.
 func tcpExchange(t *testing.T, client, server container) {
 	t.Helper()
-	sw, cw := newNSWorker(t, server.ns), newNSWorker(t, client.ns)
-	var ln net.Listener
-	if err := sw.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", netip.AddrPortFrom(server.ip, 0).String())
-		return err
-	}); err != nil {
-		t.Fatalf("listen in %s: %v", server.ns, err)
-	}
-	defer ln.Close()
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(5 * time.Second))
-		buf := make([]byte, 64)
-		n, err := conn.Read(buf)
-		if err != nil {
-			return
-		}
-		conn.Write(append([]byte("echo:"), buf[:n]...))
-	}()
-	var conn net.Conn
-	if err := cw.Do(func() (err error) {
-		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 3*time.Second)
-		return err
-	}); err != nil {
-		t.Fatalf("dial %s from %s: %v", ln.Addr(), client.ip, err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := conn.Write([]byte("hello")); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	buf := make([]byte, 64)
-	n, err := conn.Read(buf)
-	if err != nil {
-		t.Fatalf("read echo: %v", err)
-	}
-	if got := string(buf[:n]); got != "echo:hello" {
-		t.Fatalf("echo = %q, want %q", got, "echo:hello")
-	}
-	if got := conn.RemoteAddr().(*net.TCPAddr).IP.String(); got != server.ip.String() {
-		t.Fatalf("remote = %s, want %s", got, server.ip)
+	if err := tcpTry(t, client, server, 0); err != nil {
+		t.Fatalf("tcp %s -> %s: %v", client.ip, server.ip, err)
 	}
 }

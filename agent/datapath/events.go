@@ -33,7 +33,12 @@ type Event struct {
 	Dst            netip.AddrPort
 	TunnelEndpoint netip.Addr
 	ProxyPort      uint16
-	Verdict        uint8
+	// Verdict is PolicyAllow or PolicyDeny for EventPolicy and for
+	// policy drops; for EventPolicy it is also the Subtype.
+	Verdict uint8
+	// RuleID is the cookie of the policy entry behind a policy verdict
+	// or drop (0: no entry matched, default deny).
+	RuleID uint32
 	// MonotonicNS is bpf_ktime_get_ns at the time of the event.
 	MonotonicNS uint64
 }
@@ -59,6 +64,7 @@ func ParseEvent(raw []byte) (Event, error) {
 		Dst:         netip.AddrPortFrom(addrFromBE32(r.Daddr), ntohs(r.Dport)),
 		ProxyPort:   r.ProxyPort,
 		Verdict:     r.Verdict,
+		RuleID:      r.RuleId,
 		MonotonicNS: r.TsNs,
 	}
 	switch e.Type {

@@ -425,6 +425,95 @@ func testOverlay(t *testing.T, mode string) {
 		}
 		mustPing(t, a, c.ip)
 	})
+
+	t.Run("policy", func(t *testing.T) { testOverlayPolicy(t, n1, n2) })
+}
+
+// testOverlayPolicy: node2's container enforces ingress against the VNI
+// identity; the node1 host's VNI (host) counts as remote-node.
+func testOverlayPolicy(t *testing.T, n1, n2 *testNode) {
+	a, c := n1.ctr, n2.ctr
+	const allowed, other = 8080, 9090
+	for _, n := range []*testNode{n1, n2} {
+		if err := n.dp.SetConfig(n.nodeConfig(ConfigTunnel | ConfigPolicy)); err != nil {
+			t.Fatalf("%s: %v", n.name, err)
+		}
+	}
+	ep := c.endpoint(1, n2.identity)
+	ep.Flags = EndpointPolicyIngress
+	if err := n2.dp.UpsertEndpoint(ep); err != nil {
+		t.Fatal(err)
+	}
+	remoteNode := PolicyKey{EndpointID: 1, Dir: DirIngress, Identity: 6, Proto: protoICMP}
+	for _, k := range []PolicyKey{
+		{EndpointID: 1, Dir: DirIngress, Identity: n1.identity, Proto: protoTCP, Port: allowed, PortBits: 16},
+		remoteNode,
+	} {
+		if err := n2.dp.UpsertPolicy(k, PolicyValue{Verdict: PolicyAllow, RuleID: 5}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cw := newNSWorker(t, c.ns)
+	if err := tcpTryFrom(t, newNSWorker(t, a.ns), cw, c.ip, allowed); err != nil {
+		t.Fatalf("A -> C:%d: %v", allowed, err)
+	}
+	before := n2.metric(t, ReasonDropPolicy, DirIngress)
+	if err := tcpTryFrom(t, newNSWorker(t, a.ns), cw, c.ip, other); err == nil {
+		t.Fatalf("A -> C:%d connected", other)
+	}
+	if got := n2.metric(t, ReasonDropPolicy, DirIngress); got <= before {
+		t.Fatalf("%s: drop-policy ingress = %d, want > %d", n2.name, got, before)
+	}
+	// A's identity has no ICMP entry; node1's host (remote-node) has.
+	mustNotPing(t, a, c.ip)
+	if ok, out := nodePing(n1, c.ip); !ok {
+		t.Fatalf("remote-node ping failed:\n%s", out)
+	}
+	if err := n2.dp.DeletePolicy(remoteNode); err != nil {
+		t.Fatal(err)
+	}
+	if ok, out := nodePing(n1, c.ip, "-c", "1"); ok {
+		t.Fatalf("remote-node ping passed without its entry:\n%s", out)
+	}
+	// C's replies to A's allowed flow passed on node1 without any
+	// entry on node1's side; node2's conntrack holds the flow with the
+	// VNI identity.
+	ct, err := n2.dp.ListCT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen bool
+	for _, e := range ct {
+		seen = seen || (e.Src.Addr() == a.ip && e.Dst == netip.AddrPortFrom(c.ip, allowed) && !e.Reply && e.SrcIdentity == n1.identity)
+	}
+	if !seen {
+		t.Fatalf("%s: no conntrack entry of A -> C:%d with identity %d: %+v", n2.name, allowed, n1.identity, ct)
+	}
+
+	// Native routing: node2's stack delivers A's packets to C through
+	// nori_to_container, which takes A's identity from the ipcache.
+	for _, tc := range []struct{ n, peer *testNode }{{n1, n2}, {n2, n1}} {
+		tc.n.sysctl(t, "net.ipv4.ip_forward=1")
+		if err := tc.n.w.Do(func() error {
+			if err := tc.n.dp.SetConfig(tc.n.nodeConfig(ConfigPolicy)); err != nil {
+				return err
+			}
+			return overlay.SetRemoteCIDRs(tc.n.overlayConfig(t), overlay.ModeNative,
+				[]overlay.Remote{{CIDR: tc.peer.cidr, NodeIP: tc.peer.underlay}})
+		}); err != nil {
+			t.Fatalf("%s: native mode: %v", tc.n.name, err)
+		}
+	}
+	if err := tcpTryFrom(t, newNSWorker(t, a.ns), cw, c.ip, allowed); err != nil {
+		t.Fatalf("native: A -> C:%d: %v", allowed, err)
+	}
+	before = n2.metric(t, ReasonDropPolicy, DirIngress)
+	if err := tcpTryFrom(t, newNSWorker(t, a.ns), cw, c.ip, other); err == nil {
+		t.Fatalf("native: A -> C:%d connected", other)
+	}
+	if got := n2.metric(t, ReasonDropPolicy, DirIngress); got <= before {
+		t.Fatalf("native: %s drop-policy ingress = %d, want > %d", n2.name, got, before)
+	}
 }
 
 // tcpBulk sends n bytes from client to server over one TCP connection and

@@ -190,7 +190,7 @@ func TestDropEventAndMetrics(t *testing.T) {
 		t.Fatalf("event = %+v, want drop-invalid egress len %d", ev, len(pkt))
 	}
 
-	// The to-container program only counts for now.
+	// Without policy the to-container program only counts.
 	if ret, err := objs.NoriToContainer.Run(&ebpf.RunOptions{Data: ipv4Packet("192.0.2.1", "10.200.1.3", 64)}); err != nil || ret != tcActOK {
 		t.Fatalf("to_container = %d, %v; want %d", ret, err, tcActOK)
 	}

@@ -39,6 +39,9 @@ type Config struct {
 	Logger     *slog.Logger
 	// ResolveTimeout bounds the whole asynchronous label resolution.
 	ResolveTimeout time.Duration
+	// PolicyStatus fills the enforcement columns of List and Get; nil
+	// leaves them false.
+	PolicyStatus func(id uint16) (ingress, egress bool, revision uint64)
 }
 
 // Manager owns the node's endpoints. It is safe for concurrent use: calls
@@ -484,10 +487,19 @@ func (m *Manager) List() []api.Endpoint {
 	defer m.mu.Unlock()
 	out := make([]api.Endpoint, 0, len(m.byAtt))
 	for _, ep := range m.byAtt {
-		out = append(out, ep.API())
+		out = append(out, m.api(ep))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// api converts an endpoint for the API, with its policy enforcement.
+func (m *Manager) api(ep *Endpoint) api.Endpoint {
+	a := ep.API()
+	if m.cfg.PolicyStatus != nil {
+		a.PolicyIngress, a.PolicyEgress, a.PolicyRevision = m.cfg.PolicyStatus(ep.ID)
+	}
+	return a
 }
 
 // Get returns one endpoint by ID.
@@ -498,7 +510,7 @@ func (m *Manager) Get(id uint16) (api.Endpoint, error) {
 	if !ok || m.byAtt[ep.attachment()] != ep {
 		return api.Endpoint{}, fmt.Errorf("%w: id %d", ErrNotFound, id)
 	}
-	return ep.API(), nil
+	return m.api(ep), nil
 }
 
 // Count returns the number of endpoints.

@@ -17,10 +17,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nori-net/nori/agent/api"
 	"github.com/nori-net/nori/agent/endpoint"
+	"github.com/nori-net/nori/agent/monitor"
+	"github.com/nori-net/nori/agent/policy"
 )
 
 // IPAM is the address allocator as the API sees it.
@@ -43,6 +46,24 @@ type Backend struct {
 	// Ready returns nil once the agent can take endpoints.
 	Ready   func() error
 	Version api.Version
+
+	// Policy and monitor backends (issue 4). A nil field answers
+	// CodeNotImplemented (HTTP 501). The server parses and checks every
+	// request first, so the functions get valid rules and labels.
+	PolicyImport func(ctx context.Context, rules []policy.Rule, replace bool) (api.PolicyRevision, error)
+	// PolicyGet returns the revision and the rules carrying every label
+	// (all rules when labels is empty).
+	PolicyGet    func(ctx context.Context, labels []string) (uint64, []policy.Rule, error)
+	PolicyDelete func(ctx context.Context, labels []string, all bool) (api.PolicyRevision, error)
+	// PolicyTrace gets a request whose Proto is valid and lower case and
+	// whose Src and Dst are non-empty, parseable labels.
+	PolicyTrace func(ctx context.Context, req api.PolicyTraceRequest) (*api.PolicyTrace, error)
+	// BPFPolicy lists one endpoint's policy map entries, every endpoint's
+	// when endpointID is 0.
+	BPFPolicy func(ctx context.Context, endpointID uint16) ([]api.BPFPolicyEntry, error)
+	BPFCT     func(ctx context.Context) ([]api.BPFCTEntry, error)
+	// Monitor streams events to `nori monitor`.
+	Monitor *monitor.Hub
 }
 
 // Server is the socket API server.
@@ -51,6 +72,9 @@ type Server struct {
 	log *slog.Logger
 	srv *http.Server
 	ln  net.Listener
+	// stopping is closed when Shutdown starts, ending monitor streams,
+	// which would otherwise keep Shutdown waiting.
+	stopping chan struct{}
 }
 
 // Listen creates the socket (mode 0600: only root may connect) and returns
@@ -77,9 +101,16 @@ func Listen(path string, b Backend, logger *slog.Logger) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("chown %s: %w", path, err)
 	}
-	s := &Server{b: b, log: logger.With("subsys", "api"), ln: ln}
+	return newServer(ln, b, logger), nil
+}
+
+// newServer serves b on ln.
+func newServer(ln net.Listener, b Backend, logger *slog.Logger) *Server {
+	s := &Server{b: b, log: logger.With("subsys", "api"), ln: ln, stopping: make(chan struct{})}
 	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
-	return s, nil
+	var once sync.Once
+	s.srv.RegisterOnShutdown(func() { once.Do(func() { close(s.stopping) }) })
+	return s
 }
 
 // Serve answers requests until Shutdown.
@@ -153,6 +184,9 @@ func (s *Server) routes() http.Handler {
 	})
 	get(s, mux, api.PathBPFIPCache, s.b.BPFIPCache)
 	get(s, mux, api.PathBPFTunnel, s.b.BPFTunnel)
+	s.policyRoutes(mux)
+	s.bpfPolicyRoutes(mux)
+	mux.HandleFunc("GET "+api.PathMonitor, s.monitor)
 	return mux
 }
 
@@ -224,6 +258,8 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		status = http.StatusConflict
 	case api.CodeNotReady, api.CodePoolExhausted:
 		status = http.StatusServiceUnavailable
+	case api.CodeNotImplemented:
+		status = http.StatusNotImplemented
 	}
 	if status == http.StatusInternalServerError {
 		s.log.Error("request failed", "err", err)

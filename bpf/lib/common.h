@@ -16,6 +16,7 @@
 #define NORI_ETH_HLEN 14
 #define NORI_IPPROTO_TCP 6
 #define NORI_IPPROTO_UDP 17
+#define NORI_IPPROTO_ICMP 1
 #define NORI_IP_MF 0x2000
 #define NORI_IP_OFFSET 0x1fff
 
@@ -28,8 +29,10 @@
 /* skb->pkt_type for a packet addressed to this host (linux/if_packet.h). */
 #define NORI_PACKET_HOST 0
 
-/* Reserved security identity of the node itself (as in Cilium). */
-#define NORI_IDENTITY_HOST 1
+/* Reserved security identities (as in Cilium). */
+#define NORI_IDENTITY_HOST 1        /* this node */
+#define NORI_IDENTITY_WORLD 2       /* anything outside the cluster */
+#define NORI_IDENTITY_REMOTE_NODE 6 /* another node of the cluster */
 
 /* Direction, seen from the endpoint, as in Cilium's metrics. */
 enum nori_dir {

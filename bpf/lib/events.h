@@ -14,7 +14,7 @@
 enum nori_event_type {
 	NORI_EVENT_DROP = 1,   /* subtype: enum nori_reason */
 	NORI_EVENT_TRACE = 2,  /* subtype: enum nori_trace_point */
-	NORI_EVENT_POLICY = 3, /* issue 4: subtype = verdict */
+	NORI_EVENT_POLICY = 3, /* subtype = verdict (enum nori_policy_verdict) */
 	NORI_EVENT_DEBUG = 4,
 };
 
@@ -47,14 +47,17 @@ struct nori_event {
 	__u16 proxy_port;  /* issue 4: proxy port, host order */
 	__u8 verdict;      /* issue 4: policy verdict */
 	__u8 pad;
-	__u32 reserved[6];
+	__u32 rule_id;     /* issue 4: policy entry's rule_id */
+	__u32 reserved[5];
 };
 
 /* nori_emit writes one event. It never fails the packet path: when the
- * ring buffer is full it only counts the lost event. p may be NULL. */
+ * ring buffer is full it only counts the lost event. p may be NULL;
+ * verdict and rule_id are zero except for policy decisions. */
 static __always_inline void nori_emit(struct __sk_buff *skb, __u8 type, __u8 subtype, __u8 dir,
 				      __u16 ep_id, __u32 src_identity, __u32 dst_identity,
-				      __u32 tunnel_endpoint, const struct nori_pkt *p)
+				      __u32 tunnel_endpoint, const struct nori_pkt *p,
+				      __u8 verdict, __u32 rule_id)
 {
 	struct nori_event *ev;
 
@@ -75,6 +78,8 @@ static __always_inline void nori_emit(struct __sk_buff *skb, __u8 type, __u8 sub
 	ev->src_identity = src_identity;
 	ev->dst_identity = dst_identity;
 	ev->tunnel_endpoint = tunnel_endpoint;
+	ev->verdict = verdict;
+	ev->rule_id = rule_id;
 	if (p) {
 		ev->proto = p->proto;
 		ev->saddr = p->saddr;
@@ -90,7 +95,7 @@ static __always_inline void nori_emit_drop(struct __sk_buff *skb, __u8 reason, _
 					   __u16 ep_id, __u32 src_identity,
 					   const struct nori_pkt *p)
 {
-	nori_emit(skb, NORI_EVENT_DROP, reason, dir, ep_id, src_identity, 0, 0, p);
+	nori_emit(skb, NORI_EVENT_DROP, reason, dir, ep_id, src_identity, 0, 0, p, 0, 0);
 }
 
 /* nori_emit_trace writes a trace event. tunnel_endpoint is the remote
@@ -100,7 +105,8 @@ static __always_inline void nori_emit_trace(struct __sk_buff *skb, __u8 point, _
 					    __u32 dst_identity, __u32 tunnel_endpoint,
 					    const struct nori_pkt *p)
 {
-	nori_emit(skb, NORI_EVENT_TRACE, point, dir, ep_id, src_identity, dst_identity, tunnel_endpoint, p);
+	nori_emit(skb, NORI_EVENT_TRACE, point, dir, ep_id, src_identity, dst_identity, tunnel_endpoint,
+		  p, 0, 0);
 }
 
 /* nori_drop counts, reports and drops a packet. */

@@ -73,6 +73,9 @@ enum nori_config_flags {
 	NORI_CFG_F_TUNNEL = 0x1, /* encapsulate to remote nodes (needs tunnel_ifindex) */
 	NORI_CFG_F_POLICY = 0x2, /* issue 4: policy enforcement enabled */
 	NORI_CFG_F_TRACE = 0x4,  /* emit per-packet trace events */
+	/* issue 4: emit a policy-verdict event for every new flow decided by
+	 * an enforcing endpoint (set while `nori monitor` listens). */
+	NORI_CFG_F_POLICY_VERDICTS = 0x8,
 };
 
 struct nori_node_config {
@@ -112,6 +115,93 @@ struct {
 	__uint(max_entries, 1024);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nori_metrics SEC(".maps");
+
+/* Policy (issue 4): per endpoint and direction, which peer identities
+ * may talk on which protocol and port. An LPM trie, so that one entry
+ * covers "any protocol", "any port" or a power-of-two port range:
+ *   prefixlen 56      = identity, ep_id, dir        (any proto and port)
+ *   prefixlen 64      = ... + proto                 (any port)
+ *   prefixlen 64 + n  = ... + first n bits of dport (n = 1..16)
+ * The identity comes first and is always matched in full, so a lookup
+ * for one peer never lands on another peer's entry; identity 0 entries
+ * mean "any peer" and are looked up second (see policy.h). */
+struct nori_policy_key {
+	__u32 prefixlen;
+	__u32 identity; /* peer identity, host order; 0 = any peer */
+	__u16 ep_id;    /* host order */
+	__u8 dir;       /* enum nori_dir */
+	__u8 proto;     /* IP protocol; 0 = any */
+	__u16 dport;    /* network order, so that bit prefixes are port ranges;
+			 * ICMP: the ICMP type as a 16-bit value */
+	__u16 pad;
+};
+
+enum nori_policy_verdict {
+	NORI_POLICY_ALLOW = 1,
+	NORI_POLICY_DENY = 2,
+};
+
+enum nori_policy_flags {
+	NORI_POL_F_REDIRECT = 0x1, /* later: steer to the proxy at proxy_port */
+};
+
+struct nori_policy_value {
+	__u8 verdict;     /* enum nori_policy_verdict */
+	__u8 flags;       /* NORI_POL_F_* */
+	__u16 proxy_port; /* host order */
+	__u32 rule_id;    /* agent's cookie, copied into events and conntrack */
+	__u64 packets;    /* new flows this entry decided */
+	__u32 reserved[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct nori_policy_key);
+	__type(value, struct nori_policy_value);
+	__uint(max_entries, 1 << 20);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nori_policy SEC(".maps");
+
+/* Conntrack (issue 4). Every flow has two entries, created together: the
+ * forward one keyed by the first packet's tuple and the reply one keyed
+ * by the reversed tuple (NORI_CT_F_REPLY), so each packet needs a single
+ * lookup. ICMP echo uses the identifier as sport for requests and as
+ * dport for replies, so that a request from the other side never matches
+ * a reply entry. */
+struct nori_ct_key {
+	__u32 saddr; /* network order */
+	__u32 daddr;
+	__u16 sport; /* network order */
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+enum nori_ct_flags {
+	NORI_CT_F_REPLY = 0x1,      /* this entry is the reply direction */
+	NORI_CT_F_SEEN_REPLY = 0x2, /* a reply has been seen */
+	NORI_CT_F_CLOSING = 0x4,    /* TCP FIN or RST seen */
+};
+
+struct nori_ct_value {
+	__u64 expires;      /* bpf_ktime_get_ns; an entry past it is absent */
+	__u32 flags;        /* NORI_CT_F_* */
+	__u32 src_identity; /* of the flow's first packet's source */
+	__u32 dst_identity;
+	__u32 rule_id;      /* policy entry that allowed it, 0 = none */
+	__u16 ep_id;        /* endpoint whose program created it */
+	__u16 pad;
+	__u32 reserved[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct nori_ct_key);
+	__type(value, struct nori_ct_value);
+	__uint(max_entries, 1 << 18);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nori_ct SEC(".maps");
 
 /* Events for `nori monitor`: drops now, policy verdicts and traces later. */
 struct {

@@ -19,6 +19,13 @@ struct nori_pkt {
 	__u8 proto;
 	__u8 ttl;
 	__u16 l4_off;
+	__u8 frag;      /* not the first fragment: no L4 header */
+	/* Filled only by nori_parse_l4, on the policy path. */
+	__u8 tcp_flags;
+	__u8 icmp_type;
+	__u8 pad;
+	__u16 icmp_id;  /* echo identifier, network order */
+	__u16 pad2;
 };
 
 enum nori_parse {
@@ -77,8 +84,8 @@ static __always_inline int nori_parse(struct __sk_buff *skb, struct nori_pkt *p)
 	p->dport = 0;
 
 	/* Only the first fragment carries the ports. */
-	if ((p->proto == NORI_IPPROTO_TCP || p->proto == NORI_IPPROTO_UDP) &&
-	    !(ip4->frag_off & bpf_htons(NORI_IP_OFFSET))) {
+	p->frag = (ip4->frag_off & bpf_htons(NORI_IP_OFFSET)) != 0;
+	if ((p->proto == NORI_IPPROTO_TCP || p->proto == NORI_IPPROTO_UDP) && !p->frag) {
 		__be16 ports[2];
 
 		if (bpf_skb_load_bytes(skb, p->l4_off, ports, sizeof(ports)) < 0)
@@ -87,6 +94,44 @@ static __always_inline int nori_parse(struct __sk_buff *skb, struct nori_pkt *p)
 		p->dport = ports[1];
 	}
 	return NORI_PARSE_IPV4;
+}
+
+/* The first 6 bytes of an ICMP header (the identifier is only meaningful
+ * for echo). */
+struct nori_icmp_hdr {
+	__u8 type;
+	__u8 code;
+	__u16 csum;
+	__u16 id;
+};
+
+#define NORI_TCP_FIN 0x01
+#define NORI_TCP_SYN 0x02
+#define NORI_TCP_RST 0x04
+#define NORI_TCP_ACK 0x10
+
+/* nori_parse_l4 reads what conntrack and policy need beyond the ports:
+ * the TCP flags, or the ICMP type and echo identifier. It runs only when
+ * policy is enabled, so the plain forwarding path loads nothing more. */
+static __always_inline int nori_parse_l4(struct __sk_buff *skb, struct nori_pkt *p)
+{
+	if (p->frag)
+		return 0;
+	if (p->proto == NORI_IPPROTO_TCP) {
+		__u8 flags;
+
+		if (bpf_skb_load_bytes(skb, p->l4_off + 13, &flags, sizeof(flags)) < 0)
+			return -1;
+		p->tcp_flags = flags;
+	} else if (p->proto == NORI_IPPROTO_ICMP) {
+		struct nori_icmp_hdr h;
+
+		if (bpf_skb_load_bytes(skb, p->l4_off, &h, sizeof(h)) < 0)
+			return -1;
+		p->icmp_type = h.type;
+		p->icmp_id = h.id;
+	}
+	return 0;
 }
 
 /* nori_dec_ttl lowers the IPv4 TTL by one and fixes the header checksum,

@@ -16,10 +16,41 @@ import (
 type DatapathNoriConfigFlags uint32
 
 const (
-	DatapathNoriConfigFlagsNORI_CFG_F_TUNNEL DatapathNoriConfigFlags = 1
-	DatapathNoriConfigFlagsNORI_CFG_F_POLICY DatapathNoriConfigFlags = 2
-	DatapathNoriConfigFlagsNORI_CFG_F_TRACE  DatapathNoriConfigFlags = 4
+	DatapathNoriConfigFlagsNORI_CFG_F_TUNNEL          DatapathNoriConfigFlags = 1
+	DatapathNoriConfigFlagsNORI_CFG_F_POLICY          DatapathNoriConfigFlags = 2
+	DatapathNoriConfigFlagsNORI_CFG_F_TRACE           DatapathNoriConfigFlags = 4
+	DatapathNoriConfigFlagsNORI_CFG_F_POLICY_VERDICTS DatapathNoriConfigFlags = 8
 )
+
+type DatapathNoriCtFlags uint32
+
+const (
+	DatapathNoriCtFlagsNORI_CT_F_REPLY      DatapathNoriCtFlags = 1
+	DatapathNoriCtFlagsNORI_CT_F_SEEN_REPLY DatapathNoriCtFlags = 2
+	DatapathNoriCtFlagsNORI_CT_F_CLOSING    DatapathNoriCtFlags = 4
+)
+
+type DatapathNoriCtKey struct {
+	_     structs.HostLayout
+	Saddr uint32
+	Daddr uint32
+	Sport uint16
+	Dport uint16
+	Proto uint8
+	Pad   [3]uint8
+}
+
+type DatapathNoriCtValue struct {
+	_           structs.HostLayout
+	Expires     uint64
+	Flags       uint32
+	SrcIdentity uint32
+	DstIdentity uint32
+	RuleId      uint32
+	EpId        uint16
+	Pad         uint16
+	Reserved    [7]uint32
+}
 
 type DatapathNoriDir uint32
 
@@ -70,7 +101,8 @@ type DatapathNoriEvent struct {
 	ProxyPort      uint16
 	Verdict        uint8
 	Pad            uint8
-	Reserved       [6]uint32
+	RuleId         uint32
+	Reserved       [5]uint32
 }
 
 type DatapathNoriEventType uint32
@@ -127,6 +159,40 @@ type DatapathNoriNodeConfig struct {
 	Reserved      [8]uint32
 }
 
+type DatapathNoriPolicyFlags uint32
+
+const (
+	DatapathNoriPolicyFlagsNORI_POL_F_REDIRECT DatapathNoriPolicyFlags = 1
+)
+
+type DatapathNoriPolicyKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Identity  uint32
+	EpId      uint16
+	Dir       uint8
+	Proto     uint8
+	Dport     uint16
+	Pad       uint16
+}
+
+type DatapathNoriPolicyValue struct {
+	_         structs.HostLayout
+	Verdict   uint8
+	Flags     uint8
+	ProxyPort uint16
+	RuleId    uint32
+	Packets   uint64
+	Reserved  [2]uint32
+}
+
+type DatapathNoriPolicyVerdict uint32
+
+const (
+	DatapathNoriPolicyVerdictNORI_POLICY_ALLOW DatapathNoriPolicyVerdict = 1
+	DatapathNoriPolicyVerdictNORI_POLICY_DENY  DatapathNoriPolicyVerdict = 2
+)
+
 type DatapathNoriReason uint32
 
 const (
@@ -161,10 +227,12 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	DatapathMapNoriConfig         = "nori_config"
+	DatapathMapNoriCt             = "nori_ct"
 	DatapathMapNoriEndpoints      = "nori_endpoints"
 	DatapathMapNoriEvents         = "nori_events"
 	DatapathMapNoriIpcache        = "nori_ipcache"
 	DatapathMapNoriMetrics        = "nori_metrics"
+	DatapathMapNoriPolicy         = "nori_policy"
 	DatapathProgNoriFromContainer = "nori_from_container"
 	DatapathProgNoriFromOverlay   = "nori_from_overlay"
 	DatapathProgNoriToContainer   = "nori_to_container"
@@ -225,10 +293,12 @@ type DatapathProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathMapSpecs struct {
 	NoriConfig    *ebpf.MapSpec `ebpf:"nori_config"`
+	NoriCt        *ebpf.MapSpec `ebpf:"nori_ct"`
 	NoriEndpoints *ebpf.MapSpec `ebpf:"nori_endpoints"`
 	NoriEvents    *ebpf.MapSpec `ebpf:"nori_events"`
 	NoriIpcache   *ebpf.MapSpec `ebpf:"nori_ipcache"`
 	NoriMetrics   *ebpf.MapSpec `ebpf:"nori_metrics"`
+	NoriPolicy    *ebpf.MapSpec `ebpf:"nori_policy"`
 }
 
 // DatapathVariableSpecs contains global variables before they are loaded into the kernel.
@@ -259,19 +329,23 @@ func (o *DatapathObjects) Close() error {
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathMaps struct {
 	NoriConfig    *ebpf.Map `ebpf:"nori_config"`
+	NoriCt        *ebpf.Map `ebpf:"nori_ct"`
 	NoriEndpoints *ebpf.Map `ebpf:"nori_endpoints"`
 	NoriEvents    *ebpf.Map `ebpf:"nori_events"`
 	NoriIpcache   *ebpf.Map `ebpf:"nori_ipcache"`
 	NoriMetrics   *ebpf.Map `ebpf:"nori_metrics"`
+	NoriPolicy    *ebpf.Map `ebpf:"nori_policy"`
 }
 
 func (m *DatapathMaps) Close() error {
 	return _DatapathClose(
 		m.NoriConfig,
+		m.NoriCt,
 		m.NoriEndpoints,
 		m.NoriEvents,
 		m.NoriIpcache,
 		m.NoriMetrics,
+		m.NoriPolicy,
 	)
 }
 

@@ -11,4 +11,4 @@
 // building Nori needs no C toolchain.
 package bpfobj
 
-//go:generate go tool bpf2go -cc clang-14 -cflags "-O2 -g -Wall -Werror" -target bpfel -type nori_endpoint -type nori_ipcache_key -type nori_ipcache_value -type nori_node_config -type nori_metrics_key -type nori_metrics_value -type nori_event -type nori_reason -type nori_event_type -type nori_trace_point -type nori_dir -type nori_ep_flags -type nori_ipcache_flags -type nori_config_flags Datapath ../../../bpf/datapath.c -- -I../../../bpf/include -I../../../bpf
+//go:generate go tool bpf2go -cc clang-14 -cflags "-O2 -g -Wall -Werror" -target bpfel -type nori_endpoint -type nori_ipcache_key -type nori_ipcache_value -type nori_node_config -type nori_metrics_key -type nori_metrics_value -type nori_event -type nori_reason -type nori_event_type -type nori_trace_point -type nori_dir -type nori_ep_flags -type nori_ipcache_flags -type nori_config_flags -type nori_policy_key -type nori_policy_value -type nori_policy_verdict -type nori_policy_flags -type nori_ct_key -type nori_ct_value -type nori_ct_flags Datapath ../../../bpf/datapath.c -- -I../../../bpf/include -I../../../bpf
