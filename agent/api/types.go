@@ -261,19 +261,23 @@ type ComponentStatus struct {
 
 // Status is the agent's overall health.
 type Status struct {
-	Version     string             `json:"version"`
-	NodeName    string             `json:"nodeName"`
-	ClusterName string             `json:"clusterName"`
-	KVStore     ComponentStatus    `json:"kvstore"`
-	Datapath    ComponentStatus    `json:"datapath"`
-	IPAM        IPAMStatus         `json:"ipam"`
-	Endpoints   int                `json:"endpoints"`
-	Identities  int                `json:"identities"`
-	Tunnel      string             `json:"tunnel"`
-	Policy      string             `json:"policyEnforcement"`
-	Masquerade  ComponentStatus    `json:"masquerade"`
-	Uptime      string             `json:"uptime"`
-	Controllers []ControllerStatus `json:"controllers,omitempty"`
+	Version     string          `json:"version"`
+	NodeName    string          `json:"nodeName"`
+	ClusterName string          `json:"clusterName"`
+	KVStore     ComponentStatus `json:"kvstore"`
+	Datapath    ComponentStatus `json:"datapath"`
+	IPAM        IPAMStatus      `json:"ipam"`
+	Endpoints   int             `json:"endpoints"`
+	Identities  int             `json:"identities"`
+	Tunnel      string          `json:"tunnel"`
+	Policy      string          `json:"policyEnforcement"`
+	// PolicyRevision and PolicyRules describe the rules in force (from
+	// etcd); the revision is 0 before the first import.
+	PolicyRevision uint64             `json:"policyRevision"`
+	PolicyRules    int                `json:"policyRules"`
+	Masquerade     ComponentStatus    `json:"masquerade"`
+	Uptime         string             `json:"uptime"`
+	Controllers    []ControllerStatus `json:"controllers,omitempty"`
 	// ClusterHealth is the probe result over every node, its Message
 	// "N/N reachable" (the local node counts as reachable); nil while
 	// health probing is off.

@@ -75,7 +75,11 @@ func RenderStatus(w io.Writer, s *api.Status, verbose bool, now time.Time) error
 	line("Identities", fmt.Sprint(s.Identities))
 	line("Tunnel", orDash(s.Tunnel))
 	line("Masquerading", component(s.Masquerade))
-	line("Policy enforcement", orDash(s.Policy))
+	pol := orDash(s.Policy)
+	if s.Policy != "" {
+		pol += fmt.Sprintf(", revision %d, %d rules", s.PolicyRevision, s.PolicyRules)
+	}
+	line("Policy enforcement", pol)
 	if s.ClusterHealth != nil {
 		line("Cluster health", health(*s.ClusterHealth))
 	}
