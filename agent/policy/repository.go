@@ -25,6 +25,13 @@ type Repository struct {
 // there too, so 0 can mean "none yet").
 func NewRepository() *Repository { return &Repository{revision: 1} }
 
+// RepositoryAt returns a repository holding rules at the given revision:
+// a copy of a set stored elsewhere (the agents' etcd store), which keeps
+// that store's numbering.
+func RepositoryAt(rules []Rule, revision uint64) *Repository {
+	return &Repository{rules: slices.Clone(rules), revision: revision}
+}
+
 // Add appends rules (Cilium's import is additive) and returns the new
 // revision.
 func (r *Repository) Add(rules []Rule) uint64 {

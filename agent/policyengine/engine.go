@@ -121,8 +121,7 @@ func (e *Engine) Mode() policy.Mode { return e.cfg.Mode }
 // SetRules replaces the rule set (the whole repository as stored in etcd)
 // and schedules a recomputation.
 func (e *Engine) SetRules(rules []policy.Rule, revision uint64) {
-	repo := policy.NewRepository()
-	repo.Replace(rules)
+	repo := policy.RepositoryAt(rules, revision)
 	e.mu.Lock()
 	e.repo, e.rulesRev, e.synced = repo, revision, true
 	e.mu.Unlock()
