@@ -35,6 +35,7 @@ const (
 	PathNodeDelete     = "/v1/nodes/delete" // POST NodeDeleteRequest
 	PathBPFIPCache     = "/v1/bpf/ipcache"  // GET: []BPFIPCacheEntry
 	PathBPFTunnel      = "/v1/bpf/tunnel"   // GET: []BPFTunnelEntry
+	PathBPFMetrics     = "/v1/bpf/metrics"  // GET: []BPFMetric
 )
 
 // ErrUnreachable wraps every failure to reach the agent at all (no socket,
@@ -238,6 +239,12 @@ func (c *Client) BPFIPCache(ctx context.Context) ([]BPFIPCacheEntry, error) {
 func (c *Client) BPFTunnel(ctx context.Context) ([]BPFTunnelEntry, error) {
 	var es []BPFTunnelEntry
 	return es, c.do(ctx, http.MethodGet, PathBPFTunnel, nil, &es)
+}
+
+// BPFMetrics lists the datapath's packet counters by reason.
+func (c *Client) BPFMetrics(ctx context.Context) ([]BPFMetric, error) {
+	var es []BPFMetric
+	return es, c.do(ctx, http.MethodGet, PathBPFMetrics, nil, &es)
 }
 
 // IsCode reports whether err is an *Error with the given code.

@@ -247,6 +247,17 @@ type BPFIPCacheEntry struct {
 	Flags []string `json:"flags,omitempty"`
 }
 
+// BPFMetric is one datapath counter: packets and bytes that got a verdict
+// for a reason ("redirect-local", "drop-policy", ...) in a direction seen
+// from the endpoint, summed over CPUs since the maps were created.
+type BPFMetric struct {
+	Reason    string `json:"reason"`
+	Drop      bool   `json:"drop"`
+	Direction string `json:"direction"`
+	Packets   uint64 `json:"packets"`
+	Bytes     uint64 `json:"bytes"`
+}
+
 // BPFTunnelEntry maps a remote node CIDR to that node's underlay address.
 type BPFTunnelEntry struct {
 	Prefix         string `json:"prefix"`

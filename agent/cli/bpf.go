@@ -55,8 +55,38 @@ func newBPFCommand(o *options) *cobra.Command {
 			return RenderTunnels(o.stdout, es)
 		},
 	})
-	cmd.AddCommand(ipcache, tunnel, newBPFPolicyCommand(o), newBPFCTCommand(o))
+	metrics := &cobra.Command{Use: "metrics", Short: "Packet and byte counters by verdict reason (drops per reason)"}
+	metrics.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the datapath's counters",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			es, err := o.client().BPFMetrics(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("list metrics: %w", err)
+			}
+			if es == nil {
+				es = []api.BPFMetric{}
+			}
+			if o.json() {
+				return writeJSON(o.stdout, es)
+			}
+			return RenderMetrics(o.stdout, es)
+		},
+	})
+	cmd.AddCommand(ipcache, tunnel, newBPFPolicyCommand(o), newBPFCTCommand(o), metrics)
 	return cmd
+}
+
+// RenderMetrics prints `nori bpf metrics list` like `cilium bpf metrics
+// list`: one row per reason and direction.
+func RenderMetrics(w io.Writer, es []api.BPFMetric) error {
+	t := newTable(w)
+	row(t, "REASON", "DIRECTION", "PACKETS", "BYTES")
+	for _, e := range es {
+		row(t, e.Reason, e.Direction, fmt.Sprint(e.Packets), fmt.Sprint(e.Bytes))
+	}
+	return t.Flush()
 }
 
 // RenderIPCache prints `nori bpf ipcache list` the way `cilium bpf ipcache

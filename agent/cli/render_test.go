@@ -210,6 +210,12 @@ func TestRenderers(t *testing.T) {
 		{"bpf-ipcache-list.golden", func(b *bytes.Buffer) error { return RenderIPCache(b, testIPCache()) }},
 		{"bpf-ipcache-list-empty.golden", func(b *bytes.Buffer) error { return RenderIPCache(b, nil) }},
 		{"bpf-tunnel-list.golden", func(b *bytes.Buffer) error { return RenderTunnels(b, testTunnels()) }},
+		{"bpf-metrics-list.golden", func(b *bytes.Buffer) error {
+			return RenderMetrics(b, []api.BPFMetric{
+				{Reason: "drop-policy", Drop: true, Direction: "ingress", Packets: 3, Bytes: 222},
+				{Reason: "redirect-local", Direction: "egress", Packets: 1200, Bytes: 96000},
+			})
+		}},
 		{"policy-get.golden", func(b *bytes.Buffer) error {
 			return RenderPolicy(b, &api.PolicyGet{Revision: 12, Rules: []byte(testPolicyJSON)})
 		}},

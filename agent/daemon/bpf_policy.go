@@ -73,6 +73,28 @@ func policyVerdictName(v uint8) string {
 	return "invalid"
 }
 
+// bpfMetrics lists the datapath's counters, drops first.
+func (d *Daemon) bpfMetrics(context.Context) ([]api.BPFMetric, error) {
+	m, err := d.dp.Metrics()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.BPFMetric, 0, len(m))
+	for k, v := range m {
+		out = append(out, api.BPFMetric{Reason: k.Reason.String(), Drop: k.Reason.IsDrop(), Direction: k.Dir.String(), Packets: v.Packets, Bytes: v.Bytes})
+	}
+	slices.SortFunc(out, func(x, y api.BPFMetric) int {
+		if x.Drop != y.Drop {
+			if x.Drop {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(x.Reason, y.Reason), cmp.Compare(x.Direction, y.Direction))
+	})
+	return out, nil
+}
+
 // bpfCT lists the conntrack table for `nori bpf ct list`.
 func (d *Daemon) bpfCT(context.Context) ([]api.BPFCTEntry, error) {
 	list, err := d.dp.ListCT()

@@ -217,6 +217,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		NodeDelete: d.deleteNode,
 		BPFIPCache: d.bpfIPCache,
 		BPFTunnel:  d.bpfTunnel,
+		BPFMetrics: d.bpfMetrics,
 		Status:     d.status,
 		Ready: func() error {
 			if !d.ready.Load() {

@@ -41,6 +41,7 @@ type Backend struct {
 	Nodes      func(ctx context.Context) ([]api.Node, error)
 	NodeDelete func(ctx context.Context, name string) error
 	BPFIPCache func(ctx context.Context) ([]api.BPFIPCacheEntry, error)
+	BPFMetrics func(ctx context.Context) ([]api.BPFMetric, error)
 	BPFTunnel  func(ctx context.Context) ([]api.BPFTunnelEntry, error)
 	Status     func(ctx context.Context) *api.Status
 	// Ready returns nil once the agent can take endpoints.
@@ -184,6 +185,7 @@ func (s *Server) routes() http.Handler {
 	})
 	get(s, mux, api.PathBPFIPCache, s.b.BPFIPCache)
 	get(s, mux, api.PathBPFTunnel, s.b.BPFTunnel)
+	get(s, mux, api.PathBPFMetrics, s.b.BPFMetrics)
 	s.policyRoutes(mux)
 	s.bpfPolicyRoutes(mux)
 	mux.HandleFunc("GET "+api.PathMonitor, s.monitor)
