@@ -25,7 +25,7 @@ type nodeState struct {
 	router netip.Addr
 }
 
-func registerNode(ctx context.Context, store *kvstore.Store, cfg *config.Config, nodeIP netip.Addr, log *slog.Logger) (*nodeState, error) {
+func registerNode(ctx context.Context, store *kvstore.Store, cfg *config.Config, nodeIP netip.Addr, resumed *node.Node, log *slog.Logger) (*nodeState, error) {
 	mgr, err := node.New(store, node.Config{
 		Name:      cfg.NodeName,
 		ClusterID: cfg.ClusterID,
@@ -38,9 +38,14 @@ func registerNode(ctx context.Context, store *kvstore.Store, cfg *config.Config,
 	if err != nil {
 		return nil, err
 	}
-	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	n, err := mgr.Register(rctx)
+	var n node.Node
+	if resumed != nil {
+		n, err = mgr.Resume(*resumed)
+	} else {
+		rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		n, err = mgr.Register(rctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("register node: %w", err)
 	}
@@ -66,23 +71,34 @@ func (n *nodeState) list(ctx context.Context) ([]api.Node, error) {
 // identities wraps the cluster-wide allocator for the endpoint manager
 // and the API.
 type identities struct {
-	a *identity.Allocator
+	a     *identity.Allocator
+	store *kvstore.Store
 }
 
-func newIdentities(ctx context.Context, store *kvstore.Store, cfg *config.Config, log *slog.Logger) (*identities, error) {
+func newIdentities(ctx context.Context, store *kvstore.Store, cfg *config.Config, offline bool, log *slog.Logger) (*identities, error) {
 	a, err := identity.New(ctx, store, identity.Config{ClusterID: cfg.ClusterID, NodeName: cfg.NodeName, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("start identity allocator: %w", err)
+	}
+	if offline {
+		// The cache fills once etcd answers; restored endpoints keep
+		// the identities in their records meanwhile.
+		return &identities{a: a, store: store}, nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := a.WaitSynced(wctx); err != nil {
 		return nil, fmt.Errorf("sync identities from the store: %w", err)
 	}
-	return &identities{a: a}, nil
+	return &identities{a: a, store: store}, nil
 }
 
 func (i *identities) Allocate(ctx context.Context, labels []string) (uint32, error) {
+	// Without a session etcd is away: fail now rather than hold an ADD
+	// (or the restore of every endpoint at start) until it returns.
+	if i.store.LeaseID() == 0 {
+		return 0, fmt.Errorf("allocate identity: %w", kvstore.ErrNoSession)
+	}
 	return i.a.Allocate(ctx, labels)
 }
 

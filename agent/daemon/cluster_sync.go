@@ -47,7 +47,11 @@ func (d *Daemon) startClusterSync(ctx context.Context, nodeIP netip.Addr) error 
 			desired[ip] = ep.Identity
 		}
 	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	syncWait := 30 * time.Second
+	if d.resumed != nil {
+		syncWait = 2 * time.Second // etcd was away a moment ago; Run retries
+	}
+	sctx, cancel := context.WithTimeout(ctx, syncWait)
 	defer cancel()
 	if err := d.pub.Sync(sctx, desired); err != nil {
 		d.log.Warn("sync published endpoints", "err", err)

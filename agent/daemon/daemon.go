@@ -31,11 +31,16 @@ import (
 	"github.com/nori-net/nori/agent/kvstore"
 	"github.com/nori-net/nori/agent/labels"
 	"github.com/nori-net/nori/agent/monitor"
+	"github.com/nori-net/nori/agent/node"
 	"github.com/nori-net/nori/agent/overlay"
 	"github.com/nori-net/nori/agent/policyengine"
 	"github.com/nori-net/nori/agent/policystore"
 	"github.com/nori-net/nori/agent/server"
 )
+
+// resumeAfter is how long a node that ran before waits for etcd at start
+// before it starts from its state dir instead.
+const resumeAfter = 10 * time.Second
 
 // Daemon is a running agent.
 type Daemon struct {
@@ -66,6 +71,10 @@ type Daemon struct {
 	healthSrv *health.Server
 	prober    *health.Prober
 	cancelBg  context.CancelFunc
+
+	// resumed is the cached node when the agent started while etcd was
+	// unreachable (nil when it registered normally).
+	resumed *node.Node
 
 	mtu           int
 	overlayCfg    overlay.Config
@@ -129,7 +138,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	if err := d.connectStore(ctx); err != nil {
 		return err
 	}
-	if d.node, err = registerNode(ctx, d.store, cfg, nodeIP, d.log); err != nil {
+	if d.node, err = registerNode(ctx, d.store, cfg, nodeIP, d.resumed, d.log); err != nil {
 		return err
 	}
 	cidr, router := d.node.cidr, d.node.router
@@ -148,7 +157,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	if d.alloc, err = ipam.New(cidr, router, d.ipamDisk, d.log, healthIP); err != nil {
 		return err
 	}
-	if d.ids, err = newIdentities(ctx, d.store, cfg, d.log); err != nil {
+	if d.ids, err = newIdentities(ctx, d.store, cfg, d.resumed != nil, d.log); err != nil {
 		return err
 	}
 	d.epDatapath = &endpointDatapath{dp: d.dp, pub: &d.pub}
@@ -270,14 +279,29 @@ func (d *Daemon) connectStore(ctx context.Context) error {
 	} else if addr := d.cfg.KVStoreOpts["etcd.address"]; addr != "" {
 		endpoints = splitAddrs(addr)
 	}
-	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	store, err := kvstore.Connect(cctx, kvstore.ClientConfig{
+	ccfg := kvstore.ClientConfig{
 		Endpoints:   endpoints,
 		ConfigFile:  d.cfg.KVStoreOpts["etcd.config"],
 		ClusterName: d.cfg.ClusterName,
 		Logger:      d.log,
-	})
+	}
+	// A node that ran before can start from its state dir while etcd is
+	// away: its CIDR is in node.json and its endpoints in their records.
+	// A new node needs etcd for its CIDR and waits for it.
+	wait := 60 * time.Second
+	cached, cacheErr := node.ReadCache(d.cfg.StateDir)
+	canResume := d.embedded == nil && cacheErr == nil && cached.Name == d.cfg.NodeName && cached.IPv4CIDR.IsValid()
+	if canResume {
+		wait = resumeAfter
+	}
+	cctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	store, err := kvstore.Connect(cctx, ccfg)
+	if err != nil && canResume && ctx.Err() == nil {
+		d.log.Warn("etcd unreachable; starting from the state dir and connecting in the background", "err", err, "cidr", cached.IPv4CIDR)
+		store, err = kvstore.ConnectLater(ccfg)
+		d.resumed = &cached
+	}
 	if err != nil {
 		return err
 	}

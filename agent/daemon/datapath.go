@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 
 	"github.com/nori-net/nori/agent/datapath"
@@ -34,6 +35,31 @@ type endpointDatapath struct {
 	mu sync.Mutex
 	// written is the last entry written per endpoint ID and address.
 	written map[uint16][]datapath.Endpoint
+	// pinned are the endpoint map entries a previous agent run left, read
+	// once when the first restored endpoint is updated.
+	pinned map[netip.Addr]datapath.Endpoint
+}
+
+// currentFlags are the enforcement flags an endpoint's datapath entry
+// carries now: as last written, or as the previous run left them.
+func (a *endpointDatapath) currentFlags(ep *endpoint.Endpoint) uint16 {
+	if w := a.written[ep.ID]; len(w) > 0 {
+		return w[0].Flags
+	}
+	if a.pinned == nil {
+		a.pinned = map[netip.Addr]datapath.Endpoint{}
+		if list, err := a.dp.ListEndpoints(); err == nil {
+			for _, e := range list {
+				a.pinned[e.IP] = e
+			}
+		}
+	}
+	for _, ip := range ep.IPs {
+		if e, ok := a.pinned[ip]; ok && e.ID == ep.ID {
+			return e.Flags
+		}
+	}
+	return 0
 }
 
 func (a *endpointDatapath) publisher() *ipcache.Publisher {
@@ -66,7 +92,7 @@ func (a *endpointDatapath) Update(ep *endpoint.Endpoint) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	// The policy keys go in before the entry that turns enforcement on.
-	flags, err := a.policy.Endpoint(ep.ID, ep.Identity, ep.Labels)
+	flags, err := a.policy.Endpoint(ep.ID, ep.Identity, ep.Labels, a.currentFlags(ep))
 	if err != nil {
 		return fmt.Errorf("policy of endpoint %d: %w", ep.ID, err)
 	}

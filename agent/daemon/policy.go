@@ -32,11 +32,14 @@ func (d *Daemon) startPolicy(ctx context.Context) error {
 		return fmt.Errorf("--enable-policy: %w", err)
 	}
 	d.policyStore = policystore.New(d.store, d.log)
-	lctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	rules, rev, err := d.policyStore.Load(lctx)
-	if err != nil {
-		return fmt.Errorf("load policy rules: %w", err)
+	var rules []policy.Rule
+	var rev uint64
+	if d.resumed == nil {
+		lctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		if rules, rev, err = d.policyStore.Load(lctx); err != nil {
+			return fmt.Errorf("load policy rules: %w", err)
+		}
 	}
 	d.policy, err = policyengine.New(policyengine.Config{
 		Mode:     mode,
@@ -50,7 +53,9 @@ func (d *Daemon) startPolicy(ctx context.Context) error {
 	if err := d.policy.LoadPinned(); err != nil {
 		d.log.Warn("policy entries of the previous run", "err", err)
 	}
-	d.policy.SetRules(rules, rev)
+	if d.resumed == nil {
+		d.policy.SetRules(rules, rev)
+	} // else the pinned policy stays until the store's watch delivers the rules
 	d.policy.SetIdentities(d.ids.labelMap())
 	d.epDatapath.policy = d.policy
 	return nil

@@ -36,6 +36,12 @@ func (s *Store) grant(ctx context.Context) (clientv3.LeaseID, error) {
 // remembered leased key is put again under it.
 func (s *Store) keepSession(ctx context.Context, id clientv3.LeaseID) {
 	defer close(s.done)
+	if id == 0 {
+		// ConnectLater: no lease yet.
+		if id = s.regrant(ctx); id == 0 {
+			return
+		}
+	}
 	for {
 		ch, err := s.cli.KeepAlive(ctx, id)
 		if err != nil {

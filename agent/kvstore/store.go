@@ -54,6 +54,37 @@ type Store struct {
 // Connect opens the etcd client and grants the agent's session lease. It
 // blocks until the lease is granted or ctx ends, so pass a deadline.
 func Connect(ctx context.Context, cfg ClientConfig) (*Store, error) {
+	s, err := newStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	id, err := s.grant(ctx)
+	if err != nil {
+		s.cli.Close()
+		return nil, fmt.Errorf("connect to etcd at %v: %w", s.endpoints, err)
+	}
+	s.run(id)
+	s.logger.Info("connected to etcd", "endpoints", s.endpoints, "prefix", s.prefix, "lease", fmt.Sprintf("%x", int64(id)), "ttl", s.ttl)
+	return s, nil
+}
+
+// ConnectLater returns a Store at once and grants the session lease in the
+// background, retrying with backoff until etcd answers. It is for an agent
+// that restarts while etcd is away and can run from its state dir
+// meanwhile: reads and writes fail until then, leased puts are kept and
+// written once the lease exists.
+func ConnectLater(cfg ClientConfig) (*Store, error) {
+	s, err := newStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.run(0)
+	s.logger.Warn("etcd not reachable yet, connecting in the background", "endpoints", s.endpoints, "prefix", s.prefix)
+	return s, nil
+}
+
+// newStore builds the client without contacting etcd.
+func newStore(cfg ClientConfig) (*Store, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -99,16 +130,14 @@ func Connect(ctx context.Context, cfg ClientConfig) (*Store, error) {
 		pendingDel: map[string]bool{},
 		done:       make(chan struct{}),
 	}
-	id, err := s.grant(ctx)
-	if err != nil {
-		cli.Close()
-		return nil, fmt.Errorf("connect to etcd at %v: %w", endpoints, err)
-	}
+	return s, nil
+}
+
+// run starts the session keeper; id 0 means no lease was granted yet.
+func (s *Store) run(id clientv3.LeaseID) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.keepSession(runCtx, id)
-	logger.Info("connected to etcd", "endpoints", endpoints, "prefix", s.prefix, "lease", fmt.Sprintf("%x", int64(id)), "ttl", cfg.LeaseTTL)
-	return s, nil
 }
 
 // Close stops the keep-alive and closes the client. The lease is not

@@ -5,6 +5,7 @@ package kvstore_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -302,5 +303,35 @@ func TestFailedLeasedDeleteIsRetried(t *testing.T) {
 	waitFor(t, 5*time.Second, "the failed delete to be retried", func() bool {
 		_, found, err := s.Get(ctx, "ips/10.0.0.9")
 		return err == nil && !found
+	})
+}
+
+// TestConnectLater: a Store opened while etcd is down answers at once,
+// keeps leased puts, and writes them under a new lease once etcd is up.
+func TestConnectLater(t *testing.T) {
+	dir := t.TempDir()
+	e := kvstoretest.StartEtcd(t, dir)
+	endpoints := e.Endpoints()
+	e.Close()
+	start := time.Now()
+	s, err := kvstore.ConnectLater(kvstore.ClientConfig{Endpoints: endpoints, ClusterName: "c", LeaseTTL: 3 * time.Second, Logger: kvstoretest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("ConnectLater took %s with etcd down", d)
+	}
+	if s.Status().Connected || s.LeaseID() != 0 {
+		t.Fatalf("status while etcd is down: %+v", s.Status())
+	}
+	ctx := ctxT(t)
+	if err := s.PutWithLease(ctx, "nodes/n1", []byte("v1")); !errors.Is(err, kvstore.ErrNoSession) {
+		t.Fatalf("leased put without a session: %v, want ErrNoSession", err)
+	}
+	kvstoretest.StartEtcd(t, dir)
+	waitFor(t, 30*time.Second, "the queued key under the new lease", func() bool {
+		kv, found, err := s.Get(ctx, "nodes/n1")
+		return err == nil && found && string(kv.Value) == "v1" && kv.Lease == int64(s.LeaseID()) && s.Status().Connected
 	})
 }

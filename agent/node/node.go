@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -158,6 +159,36 @@ func (m *Manager) Register(ctx context.Context) (Node, error) {
 		}
 	}
 	m.logger.Info("node registered", "name", n.Name, "cidr", n.IPv4CIDR, "router", n.RouterIPv4, "ipv4", n.IPv4)
+	return n, nil
+}
+
+// Resume takes the node as cached in the state dir (node.json) when etcd
+// cannot be reached at start. The CIDR claim outlives the agent in etcd,
+// so only the node entry is missing; it is queued under the session
+// lease and written as soon as the store grants one. The underlay address
+// is today's, not the cached one.
+func (m *Manager) Resume(cached Node) (Node, error) {
+	if cached.Name != m.cfg.Name || !cached.IPv4CIDR.IsValid() {
+		return Node{}, fmt.Errorf("node cache is for %q with CIDR %s, not usable for %q", cached.Name, cached.IPv4CIDR, m.cfg.Name)
+	}
+	n := cached
+	n.Cluster = m.store.ClusterName()
+	n.ClusterID = m.cfg.ClusterID
+	n.IPv4 = m.cfg.IPv4
+	n.RouterIPv4 = n.IPv4CIDR.Addr().Next()
+	data, err := json.Marshal(n)
+	if err != nil {
+		return Node{}, fmt.Errorf("encode node: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := m.store.PutWithLease(ctx, nodesPrefix+n.Name, data); err != nil {
+		m.logger.Warn("node entry queued until etcd answers", "err", err)
+	}
+	m.mu.Lock()
+	m.local = n
+	m.mu.Unlock()
+	m.logger.Info("node resumed from the state dir", "name", n.Name, "cidr", n.IPv4CIDR, "router", n.RouterIPv4, "ipv4", n.IPv4)
 	return n, nil
 }
 

@@ -145,8 +145,11 @@ func (e *Engine) Revision() (uint64, int) {
 }
 
 // Endpoint adds or updates a local endpoint and writes its policy now. It
-// returns the enforcement flags to store with the endpoint.
-func (e *Engine) Endpoint(epID uint16, identity uint32, labels []string) (uint16, error) {
+// returns the enforcement flags to store with the endpoint. current are
+// the flags the endpoint's datapath entry carries now (0 for a new one):
+// until the rules are loaded (an agent started while etcd is away) they
+// are kept as they are, with the keys the previous run left.
+func (e *Engine) Endpoint(epID uint16, identity uint32, labels []string, current uint16) (uint16, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ep := e.endpoints[epID]
@@ -154,11 +157,6 @@ func (e *Engine) Endpoint(epID uint16, identity uint32, labels []string) (uint16
 		ep = &localEndpoint{applied: e.pinned[epID]}
 		if ep.applied == nil {
 			ep.applied = map[datapath.PolicyKey]datapath.PolicyValue{}
-		} else {
-			// Whatever the previous run enforced stays until the rules
-			// are loaded.
-			ep.status = statusOf(ep.applied)
-			ep.flags = flagsOf(ep.status)
 		}
 		delete(e.pinned, epID)
 		e.endpoints[epID] = ep
@@ -173,9 +171,11 @@ func (e *Engine) Endpoint(epID uint16, identity uint32, labels []string) (uint16
 		}
 	}
 	if !e.synced && e.cfg.Mode != policy.ModeNever {
-		// Rules not loaded yet (agent start): keep what the pinned map
-		// enforces, and the flags with it (the caller keeps them too).
-		return flagsOf(ep.status), nil
+		// Rules not loaded yet: what the pinned maps enforce stays.
+		ep.flags = current
+		ep.status = Status{Ingress: current&datapath.EndpointPolicyIngress != 0,
+			Egress: current&datapath.EndpointPolicyEgress != 0, Entries: len(ep.applied)}
+		return current, nil
 	}
 	err := e.computeLocked([]uint16{epID}, epID)
 	ep.flags = flagsOf(ep.status)
@@ -394,21 +394,4 @@ func (e *Engine) SweepPinned() {
 		}
 	}
 	e.pinned = nil
-}
-
-// statusOf tells the enforced directions from pinned keys: a direction
-// with keys was enforced (an enforced direction without any key, pure
-// default deny, reads as open until the rules are loaded).
-func statusOf(keys map[datapath.PolicyKey]datapath.PolicyValue) Status {
-	var s Status
-	for k := range keys {
-		switch k.Dir {
-		case datapath.DirIngress:
-			s.Ingress = true
-		case datapath.DirEgress:
-			s.Egress = true
-		}
-	}
-	s.Entries = len(keys)
-	return s
 }

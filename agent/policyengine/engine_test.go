@@ -135,7 +135,7 @@ func TestEndpointGetsItsPolicyBeforeItsFlags(t *testing.T) {
 	e, dp, _ := newTestEngine(t, policy.ModeDefault)
 	e.SetRules(mustParse(t, app1ToApp2), 7)
 
-	flags, err := e.Endpoint(2, idApp2, []string{"container:name=app2"})
+	flags, err := e.Endpoint(2, idApp2, []string{"container:name=app2"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestEndpointGetsItsPolicyBeforeItsFlags(t *testing.T) {
 	}
 
 	// app1 is not selected by any rule: open both ways, no keys.
-	flags, err = e.Endpoint(1, idApp1, []string{"container:name=app1"})
+	flags, err = e.Endpoint(1, idApp1, []string{"container:name=app1"}, 0)
 	if err != nil || flags != 0 {
 		t.Fatalf("app1 flags = %#x, %v; want 0", flags, err)
 	}
@@ -164,7 +164,7 @@ func TestEndpointGetsItsPolicyBeforeItsFlags(t *testing.T) {
 func TestInitEndpointIsDeniedBothWays(t *testing.T) {
 	e, dp, _ := newTestEngine(t, policy.ModeDefault)
 	e.SetRules(nil, 1)
-	flags, err := e.Endpoint(3, policy.IDInit, []string{"reserved:init"})
+	flags, err := e.Endpoint(3, policy.IDInit, []string{"reserved:init"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestModes(t *testing.T) {
 		t.Run(string(tc.mode), func(t *testing.T) {
 			e, _, _ := newTestEngine(t, tc.mode)
 			e.SetRules(nil, 1)
-			flags, err := e.Endpoint(1, idApp1, []string{"container:name=app1"})
+			flags, err := e.Endpoint(1, idApp1, []string{"container:name=app1"}, 0)
 			if err != nil || flags != tc.wantFlags {
 				t.Fatalf("flags = %#x, %v; want %#x", flags, err, tc.wantFlags)
 			}
@@ -199,7 +199,7 @@ func TestModes(t *testing.T) {
 func TestRuleChangeRewritesByDifferenceAndFlags(t *testing.T) {
 	e, dp, flagged := newTestEngine(t, policy.ModeDefault)
 	e.SetRules(nil, 1)
-	if _, err := e.Endpoint(2, idApp2, []string{"container:name=app2"}); err != nil {
+	if _, err := e.Endpoint(2, idApp2, []string{"container:name=app2"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	// A rule appears: app2 becomes enforced in a background pass, and
@@ -234,7 +234,7 @@ func TestCIDRIdentitiesGoToTheIPCache(t *testing.T) {
 	  "egress": [{"toCIDRSet": [{"cidr": "192.0.2.0/24", "except": ["192.0.2.128/25"]}]},
 	             {"toEntities": ["world"], "toPorts": [{"ports": [{"port": "53", "protocol": "UDP"}]}]}]
 	}]`), 1)
-	if _, err := e.Endpoint(1, idApp1, []string{"container:name=app1"}); err != nil {
+	if _, err := e.Endpoint(1, idApp1, []string{"container:name=app1"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	p := netip.MustParsePrefix("192.0.2.0/25")
@@ -269,7 +269,7 @@ func TestCIDRIdentitiesGoToTheIPCache(t *testing.T) {
 func TestRemoveEndpointDeletesItsKeys(t *testing.T) {
 	e, dp, _ := newTestEngine(t, policy.ModeDefault)
 	e.SetRules(mustParse(t, app1ToApp2), 1)
-	if _, err := e.Endpoint(2, idApp2, []string{"container:name=app2"}); err != nil {
+	if _, err := e.Endpoint(2, idApp2, []string{"container:name=app2"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.RemoveEndpoint(2); err != nil {
@@ -299,7 +299,7 @@ func TestPinnedKeysAreReplacedOrSwept(t *testing.T) {
 	}
 	e.SetIdentities(map[uint32][]string{idApp1: {"container:name=app1"}, idApp2: {"container:name=app2"}})
 	e.SetRules(mustParse(t, app1ToApp2), 4)
-	if _, err := e.Endpoint(2, idApp2, []string{"container:name=app2"}); err != nil {
+	if _, err := e.Endpoint(2, idApp2, []string{"container:name=app2"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	e.SweepPinned()
@@ -322,7 +322,7 @@ func TestNewIdentityIsPickedUpByOtherEndpoints(t *testing.T) {
 	e, dp, _ := newTestEngine(t, policy.ModeDefault)
 	e.SetIdentities(map[uint32][]string{idApp2: {"container:name=app2"}})
 	e.SetRules(mustParse(t, app1ToApp2), 1)
-	if _, err := e.Endpoint(2, idApp2, []string{"container:name=app2"}); err != nil {
+	if _, err := e.Endpoint(2, idApp2, []string{"container:name=app2"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(dp.keysOf(2, datapath.DirIngress)); n != 0 {
@@ -344,5 +344,45 @@ func TestRuleLabels(t *testing.T) {
 	}
 	if ls := e.RuleLabels(2); ls != nil {
 		t.Fatalf("RuleLabels(2) = %v, want nil", ls)
+	}
+}
+
+// TestBeforeRulesLoadTheFlagsStay: an agent started while etcd is away
+// restores endpoints before it has rules; they keep the flags and keys of
+// the previous run until the rules arrive.
+func TestBeforeRulesLoadTheFlagsStay(t *testing.T) {
+	dp := newFakeDatapath()
+	pinned := datapath.PolicyKey{EndpointID: 2, Dir: datapath.DirIngress, Identity: idApp1, Proto: 6, Port: 443, PortBits: 16}
+	dp.policy[pinned] = datapath.PolicyValue{Verdict: datapath.PolicyAllow}
+	var set []uint16
+	var e *Engine
+	e, err := New(Config{Mode: policy.ModeDefault, Datapath: dp, SetFlags: func(id uint16) error {
+		set = append(set, id)
+		e.Flags(id)
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.LoadPinned(); err != nil {
+		t.Fatal(err)
+	}
+	both := datapath.EndpointPolicyIngress | datapath.EndpointPolicyEgress
+	flags, err := e.Endpoint(2, idApp2, []string{"container:name=app2"}, both)
+	if err != nil || flags != both {
+		t.Fatalf("flags before the rules = %#x, %v; want the current %#x", flags, err, both)
+	}
+	e.recompute() // nothing happens without rules
+	if _, ok := dp.policy[pinned]; !ok || len(set) != 0 {
+		t.Fatalf("before the rules: keys %v, SetFlags calls %v", dp.policy, set)
+	}
+	e.SetIdentities(map[uint32][]string{idApp1: {"container:name=app1"}, idApp2: {"container:name=app2"}})
+	e.SetRules(mustParse(t, app1ToApp2), 3)
+	e.recompute()
+	if len(set) != 1 || e.Flags(2) != datapath.EndpointPolicyIngress {
+		t.Fatalf("after the rules: SetFlags calls %v, flags %#x", set, e.Flags(2))
+	}
+	if _, ok := dp.policy[pinned]; !ok || len(dp.policy) != 1 {
+		t.Fatalf("after the rules: keys %v", dp.policy)
 	}
 }

@@ -213,6 +213,24 @@ func TestMultiHostSharedEtcd(t *testing.T) {
 		}
 		return nil
 	})
+	// h2's agent dies and starts again while etcd is still away: it
+	// resumes from its state dir (node.json, endpoint records, pinned
+	// maps) instead of waiting for etcd, and traffic keeps flowing.
+	c.agents[1].Kill(t)
+	restarted := time.Now()
+	c.agents[1] = c.hosts[1].StartAgent(t, "--kvstore", "etcd", "--kvstore-opt", "etcd.address="+c.etcd.Address())
+	t.Logf("h2's agent restarted and ready in %s with etcd down", time.Since(restarted).Round(100*time.Millisecond))
+	var h2eps []api.Endpoint
+	mustJSON(t, noriCLI(t, c.hosts[1], "endpoint", "list", "-o", "json"), &h2eps)
+	if len(h2eps) != 1 || h2eps[0].IPv4 != c.ctrs[1].ip || h2eps[0].Identity < 256 {
+		t.Fatalf("h2 restored endpoints %+v, want its container %s with its identity", h2eps, c.ctrs[1].ip)
+	}
+	if st, err := c.hosts[1].Client().Status(context.Background()); err != nil || st.KVStore.State == "Ok" {
+		t.Fatalf("h2 status while etcd is down: %+v, %v", st, err)
+	}
+	if _, err := c.ctrs[1].exec(t, "ping", "-c", "1", "-W", "2", c.ctrs[2].ip); err != nil {
+		t.Fatalf("h2's container lost h3 after its agent restarted without etcd: %v", err)
+	}
 	time.Sleep(time.Until(stoppedAt.Add(30 * time.Second)))
 	before := echoed.Load()
 	time.Sleep(time.Second)
@@ -231,6 +249,15 @@ func TestMultiHostSharedEtcd(t *testing.T) {
 		t.Fatalf("the connection across hosts broke during the etcd outage: %v", err)
 	}
 	t.Logf("%d echoes across hosts during and after a 30 s etcd outage", echoed.Load())
+
+	// The agent that started without etcd registered once it came back:
+	// a container started on h2 now is reachable from h1.
+	c.hosts[1].MustPodman(t, "run", "-d", "--name", "late2", "--network", "nori", harness.BusyboxImage, "sleep", "3600")
+	late2IP := containerIP(t, c.hosts[1], "podman", "late2")
+	waitFor(t, 10*time.Second, "new container on h2 reachable from h1", func() error {
+		_, err := c.ctrs[0].exec(t, "ping", "-c", "1", "-W", "1", late2IP)
+		return err
+	})
 
 	// A container created after the outage is reachable from the others:
 	// the agents resynced.

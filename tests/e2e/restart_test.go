@@ -9,13 +9,10 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/nori-net/nori/tests/harness"
 )
@@ -24,32 +21,12 @@ import (
 // namespace; the socket stays there once made, so any goroutine may use it.
 func dialFromNetns(t *testing.T, nsPath, addr string) net.Conn {
 	t.Helper()
-	type res struct {
-		c   net.Conn
-		err error
+	c, err := harness.DialTCP(nsPath, addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, nsPath, err)
 	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		ns, err := netns.GetFromPath(nsPath)
-		if err != nil {
-			ch <- res{nil, err}
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			ch <- res{nil, err}
-			return
-		}
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-		ch <- res{c, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("dial %s from %s: %v", addr, nsPath, r.err)
-	}
-	t.Cleanup(func() { r.c.Close() })
-	return r.c
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // TestAgentRestartKeepsTraffic kills the agent with SIGKILL while two

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,6 +27,32 @@ type daemon struct {
 // startDaemon starts name args in netns (empty: root netns) with stdout and
 // stderr appended to logPath. The child gets SIGKILL if the test binary dies,
 // so a crashed or timed-out test leaves no agent or containerd behind.
+// spawnQueue feeds the one OS thread daemons are forked from. Pdeathsig
+// fires when the *thread* that forked a child exits, not the process, and
+// Go ends a thread whose goroutine exits while locked to it, which is what
+// netns helpers do. Forked from a thread that never exits, a daemon dies
+// only with the test process (its purpose), never with a helper's thread.
+var spawnQueue = make(chan func())
+
+func init() {
+	go func() {
+		runtime.LockOSThread() // never unlocked: this thread lives as long as the process
+		for f := range spawnQueue {
+			f()
+		}
+	}()
+}
+
+// onSpawner runs f on the spawner thread and waits for it.
+func onSpawner(f func()) {
+	done := make(chan struct{})
+	spawnQueue <- func() {
+		defer close(done)
+		f()
+	}
+	<-done
+}
+
 func startDaemon(netns string, env []string, logPath, name string, args ...string) (*daemon, error) {
 	if netns != "" {
 		name, args = inNetns(netns, name, args...)
@@ -43,8 +70,10 @@ func startDaemon(netns string, env []string, logPath, name string, args ...strin
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+	var startErr error
+	onSpawner(func() { startErr = cmd.Start() })
+	if startErr != nil {
+		return nil, fmt.Errorf("start %s: %w", name, startErr)
 	}
 	d := &daemon{cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
