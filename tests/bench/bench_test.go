@@ -76,14 +76,22 @@ func TestBench(t *testing.T) {
 		fmt.Fprintf(b.out, "%s", v)
 	}
 
-	// NORI_BENCH_ONLY=cross runs the multi-host part alone, for work on it.
-	if os.Getenv("NORI_BENCH_ONLY") != "cross" {
+	// NORI_BENCH_ONLY=cross (or policy) runs the multi-host (or policy)
+	// part alone, for work on it.
+	only := os.Getenv("NORI_BENCH_ONLY")
+	if only == "" {
 		b.cniLatency()
 		b.checkInterrupted()
 		b.dataPath()
 		b.checkInterrupted()
 	}
-	b.crossHost()
+	if only == "" || only == "cross" {
+		b.crossHost()
+		b.checkInterrupted()
+	}
+	if only == "" || only == "policy" {
+		b.policy()
+	}
 	fmt.Fprintf(b.out, "\nbench finished in %s; load average now %s\n", time.Since(start).Round(time.Second), loadavg())
 }
 

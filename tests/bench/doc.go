@@ -19,13 +19,21 @@
 //     1, each timed from the start of its ADD until a container on host 3
 //     gets an ICMP echo reply (and until it is in host 3's BPF ipcache),
 //     plus the agents' own ipcachePropagation from `nori status -o json`.
+//  5. Policy (issue 4): two containers on one host with 0, 1 000 and
+//     10 000 rules loaded (rules that select the server but name other
+//     peers and ports, plus the one allowing the client): iperf3, rr and
+//     crr (a connection per transaction, like netperf TCP_CRR), beside the
+//     same through 0, 1 000 and 10 000 iptables rules in a FORWARD chain
+//     (the anchor); and the time from `nori policy import` of 1 000 and
+//     10 000 rules on host 1 until every host of three enforces them.
 //
 // The benchmark is a Go test behind the `bench` build tag, because the
 // simulated-host harness takes a testing.TB:
 //
 //	NORI_BIN_DIR=$PWD/bin go test -count=1 -tags bench -run TestBench -v -timeout 20m ./tests/bench
 //
-// NORI_BENCH_ONLY=cross runs parts 3 and 4 alone.
+// NORI_BENCH_ONLY=cross runs parts 3 and 4 alone, NORI_BENCH_ONLY=policy
+// part 5.
 //
 // It needs root, iperf3 and the reference CNI plugins; a missing one fails
 // the run. Everything it creates is removed on return, also after Ctrl-C.

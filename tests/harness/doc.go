@@ -52,6 +52,14 @@
 //	func (a *Agent) PID() int
 //	func (a *Agent) Kill(t testing.TB)           // SIGKILL, waits
 //	func (a *Agent) Stop(t testing.TB)           // SIGTERM, waits ≤10 s, then SIGKILL
+//
+// Probes from inside a namespace (netprobe.go; threads go back to the
+// root netns afterwards):
+//
+//	func ProbeTCP(nsPath, addr string, timeout time.Duration) (Reach, error) // open, refused, blocked ...
+//	func DialTCP(nsPath, addr string, timeout time.Duration) (net.Conn, error)
+//	func ListenTCP(nsPath, addr string) (net.Listener, error)
+//	func ServeEcho(ln net.Listener)
 //	func (a *Agent) Exited() bool
 //	func (a *Agent) Log() string
 //	func (h *Host) Client() *api.Client

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright The Nori Authors.
+
+//go:build e2e
+
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nori-net/nori/agent/api"
+	"github.com/nori-net/nori/tests/harness"
+)
+
+// testMonitor: `nori monitor --type drop -o json` reports the dropped SYN of
+// a denied connection, and no drop for an allowed one.
+func (e *policyEnv) testMonitor(t *testing.T) {
+	e.agentsAlive(t)
+	t.Cleanup(func() { e.resetPolicy(t) })
+	app2, app3, app1 := e.ctr(t, "app2@h1"), e.ctr(t, "app3@h1"), e.ctr(t, "app1@h1")
+	e.importPolicy(t, e.h["h3"], examplePolicy("app1-to-app2.json"), nil)
+	expect(t, app3, app2, port443, harness.Blocked)
+	id2 := e.mustEndpoint(t, app2).Identity
+	id3 := e.mustEndpoint(t, app3).Identity
+	id1 := e.mustEndpoint(t, app1).Identity
+	m := startMonitor(t, e.h["h1"], "--type", "drop", "-o", "json")
+	deadline := time.Now().Add(15 * time.Second)
+	var seen []string
+	found := false
+	for !found && time.Now().Before(deadline) {
+		if m.exited() {
+			t.Fatalf("nori monitor exited: %s\nlines: %v", m.stderr, seen)
+		}
+		// Denied: a SYN app3 → app2:443, dropped on app2's ingress.
+		_, _ = harness.ProbeTCP(app3.ns, hostPort(app2.ip, port443), 300*time.Millisecond)
+		for drain := time.After(300 * time.Millisecond); !found; {
+			var line string
+			select {
+			case line = <-m.lines:
+			case <-drain:
+			}
+			if line == "" {
+				break
+			}
+			seen = append(seen, line)
+			ev, err := decodeEvent(line)
+			if err != nil {
+				t.Fatalf("nori monitor -o json printed a line that is not JSON: %v: %q", err, line)
+			}
+			if ev.Type == api.MonitorDrop && ev.SrcIdentity == id3 && ev.DstIdentity == id2 {
+				found = true
+				if !strings.HasPrefix(ev.Src, app3.ip+":") || ev.Dst != hostPort(app2.ip, port443) || ev.Reason == "" {
+					t.Errorf("drop event: want src %s:*, dst %s, a reason: %s", app3.ip, hostPort(app2.ip, port443), line)
+				}
+				if !strings.EqualFold(ev.Proto, "tcp") {
+					t.Errorf("drop event proto %q, want tcp: %s", ev.Proto, line)
+				}
+				t.Logf("drop event: %s", line)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no drop event app3 (identity %d) → app2 (identity %d) within 15 s; lines seen:\n%s\nstderr: %s",
+			id3, id2, strings.Join(seen, "\n"), m.stderr)
+	}
+	// An allowed connection is no drop.
+	expect(t, app1, app2, port443, harness.Open)
+	for quiet := time.After(time.Second); ; {
+		select {
+		case line := <-m.lines:
+			if ev, err := decodeEvent(line); err == nil && ev.Type == api.MonitorDrop && ev.SrcIdentity == id1 && ev.DstIdentity == id2 {
+				t.Errorf("allowed app1 → app2 reported as a drop: %s", line)
+			}
+			continue
+		case <-quiet:
+		}
+		break
+	}
+}
