@@ -8,33 +8,11 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-
-	"github.com/nori-net/nori/tests/harness"
 )
 
-// buildTool compiles one more helper program of tests/bench into the
-// tools directory (the ones every section uses are built up front).
-func (b *bench) buildTool(name string) {
-	b.t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	cmd := exec.CommandContext(b.ctx, goBin, "build", "-trimpath", "-o", b.tool(name), "./tests/bench/"+name)
-	cmd.Dir = harness.RepoRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.t.Fatalf("build %s: %v: %s", name, err, out)
-	}
-}
-
 func (b *bench) crrClientArgv(ip string) []string {
-	return []string{b.tool("crr"), "client", "-addr", ip + ":" + crrPort,
+	return []string{b.tool("rr"), "crr-client", "-addr", ip + ":" + crrPort,
 		"-n", fmt.Sprint(crrCount), "-warmup", fmt.Sprint(crrWarmup)}
 }
 
@@ -42,7 +20,7 @@ func (b *bench) crrClientArgv(ip string) []string {
 // transaction's time (ns).
 func (b *bench) crr(v variant) []int64 {
 	b.t.Helper()
-	stop, err := inNetns(v.server, b.tool("crr"), "server", "-port", crrPort).server(b.ctx, "ready")
+	stop, err := inNetns(v.server, b.tool("rr"), "crr-server", "-port", crrPort).server(b.ctx, "ready")
 	if err != nil {
 		b.t.Fatalf("%s: %v", v.name, err)
 	}

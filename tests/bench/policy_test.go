@@ -62,7 +62,6 @@ func (b *bench) policy() {
 	b.t.Helper()
 	b.section("policy: setup (same host: one container pair per rule count, every set loaded at once; anchor: one bare veth pair per iptables rule count)")
 	harness.Require(b.t, "nerdctl", "busybox-image", "iptables-restore")
-	b.buildTool("crr")
 	vs := b.policyNoriPairs()
 	vs = append(vs, b.policyIptablesPairs()...)
 	var rows [][]string
@@ -95,7 +94,7 @@ func (b *bench) policy() {
 
 	b.section(fmt.Sprintf("policy: TCP connect/request/response latency (like netperf TCP_CRR: a new connection, so a new flow and policy lookup, per transaction), %d transactions (+%d warm-up) per round, %d rounds rotated", crrCount, crrWarmup, polCRRRounds))
 	fmt.Fprintf(b.out, "commands: %s\n          %s\n",
-		inNetns("SERVER_NETNS", b.tool("crr"), "server", "-port", crrPort).line(),
+		inNetns("SERVER_NETNS", b.tool("rr"), "crr-server", "-port", crrPort).line(),
 		inNetns("CLIENT_NETNS", b.crrClientArgv("SERVER_IP")...).line())
 	crr := make([]dpResult, len(vs))
 	b.crrRounds(vs, crr, polCRRRounds)

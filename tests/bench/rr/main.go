@@ -2,10 +2,13 @@
 // Copyright The Nori Authors.
 
 // Command rr measures TCP request/response latency like netperf's TCP_RR:
-// one connection, a 1-byte request, a 1-byte response, repeated.
+// one connection, a 1-byte request, a 1-byte response, repeated; and, in
+// the crr modes, like TCP_CRR: a new connection per transaction.
 //
-//	rr server -port P                 echo one connection, then exit
-//	rr client -addr IP:P -n N -warmup W   print every round trip in ns (JSON)
+//	rr server -port P                         echo one connection, then exit
+//	rr client -addr IP:P -n N -warmup W       print every round trip in ns (JSON)
+//	rr crr-server -port P                     answer connections until killed
+//	rr crr-client -addr IP:P -n N -warmup W   print every transaction in ns (JSON)
 //
 // It uses blocking socket system calls on a locked thread instead of Go's
 // netpoller: with the netpoller every reply costs a goroutine wake-up, and
@@ -28,7 +31,7 @@ import (
 func main() {
 	runtime.LockOSThread()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: rr server|client [flags]")
+		fmt.Fprintln(os.Stderr, "usage: rr server|client|crr-server|crr-client [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -44,6 +47,10 @@ func main() {
 		err = serve(*port)
 	case "client":
 		err = client(*addr, *n, *warmup)
+	case "crr-server":
+		err = serveCRR(*port)
+	case "crr-client":
+		err = clientCRR(*addr, *n, *warmup)
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}

@@ -1,59 +1,26 @@
 // SPDX-License-Identifier: Apache-2.0
 // Copyright The Nori Authors.
 
-// Command crr measures TCP connect/request/response latency like netperf's
-// TCP_CRR: a new connection per transaction, a 1-byte request, a 1-byte
-// response, close. Every transaction is a new flow, so it shows what a
-// per-flow cost such as a policy lookup adds, which a long-lived
-// connection (rr) never sees again after its first packet.
-//
-//	crr server -port P                     answer connections until killed
-//	crr client -addr IP:P -n N -warmup W   print every transaction in ns (JSON)
-//
-// Blocking socket system calls on a locked thread, as in rr.
 package main
 
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net/netip"
 	"os"
-	"runtime"
 	"syscall"
 	"time"
 )
 
-func main() {
-	runtime.LockOSThread()
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: crr server|client [flags]")
-		os.Exit(2)
-	}
-	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
-	port := fs.Int("port", 5203, "server port")
-	addr := fs.String("addr", "", "server IP:port (client)")
-	n := fs.Int("n", 2000, "timed transactions")
-	warmup := fs.Int("warmup", 100, "untimed transactions first")
-	_ = fs.Parse(os.Args[2:])
+// The crr modes measure like netperf's TCP_CRR: a new connection per
+// transaction, a 1-byte request, a 1-byte response, close. Every
+// transaction is a new flow, so it shows what a per-flow cost such as a
+// policy lookup adds, which a long-lived connection (rr) never sees again
+// after its first packet.
 
-	var err error
-	switch os.Args[1] {
-	case "server":
-		err = serve(*port)
-	case "client":
-		err = client(*addr, *n, *warmup)
-	default:
-		err = fmt.Errorf("unknown mode %q", os.Args[1])
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "crr %s: %v\n", os.Args[1], err)
-		os.Exit(1)
-	}
-}
-
-func serve(port int) error {
+// serveCRR answers connections, one transaction each, until killed.
+func serveCRR(port int) error {
 	ln, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("create socket: %w", err)
@@ -87,7 +54,8 @@ func serve(port int) error {
 	}
 }
 
-func client(addr string, n, warmup int) error {
+// clientCRR prints the time of every transaction in ns (JSON).
+func clientCRR(addr string, n, warmup int) error {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return fmt.Errorf("parse address: %w", err)
@@ -131,33 +99,4 @@ func transaction(sa *syscall.SockaddrInet4, buf []byte) error {
 		return err
 	}
 	return readByte(fd, buf)
-}
-
-func writeByte(fd int, buf []byte) error {
-	for {
-		_, err := syscall.Write(fd, buf)
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("write: %w", err)
-		}
-		return nil
-	}
-}
-
-func readByte(fd int, buf []byte) error {
-	for {
-		m, err := syscall.Read(fd, buf)
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("read: %w", err)
-		}
-		if m == 0 {
-			return fmt.Errorf("read: connection closed")
-		}
-		return nil
-	}
 }
