@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -38,7 +39,7 @@ func (s *Store) keepSession(ctx context.Context, id clientv3.LeaseID) {
 	defer close(s.done)
 	if id == 0 {
 		// ConnectLater: no lease yet.
-		if id = s.regrant(ctx); id == 0 {
+		if id = s.regrant(ctx, 0); id == 0 {
 			return
 		}
 	}
@@ -57,29 +58,38 @@ func (s *Store) keepSession(ctx context.Context, id clientv3.LeaseID) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.logger.Warn("etcd session lease lost, granting a new one", "lease", fmt.Sprintf("%x", int64(id)))
+		s.logger.Warn("etcd session lease lost, reviving or replacing it", "lease", fmt.Sprintf("%x", int64(id)))
 		s.mu.Lock()
 		s.leaseID = 0
 		s.mu.Unlock()
-		if id = s.regrant(ctx); id == 0 {
+		if id = s.regrant(ctx, id); id == 0 {
 			return
 		}
 	}
 }
 
-// regrant returns a new lease under which every leased key was put again,
-// or 0 when ctx ended.
-func (s *Store) regrant(ctx context.Context) clientv3.LeaseID {
-	backoff := 500 * time.Millisecond
+// regrant returns a lease under which every leased key was put again, or
+// 0 when ctx ended. It first tries to revive old: the client gives a
+// lease up after a TTL without answers, but etcd itself may still hold
+// it (a restarted etcd grants every lease a fresh TTL). Reviving keeps
+// the keys where they are; a new lease would leave them on the old one,
+// which then expires and deletes them everywhere for a moment. Only when
+// etcd says old is gone is a new lease granted.
+func (s *Store) regrant(ctx context.Context, old clientv3.LeaseID) clientv3.LeaseID {
+	backoff := 250 * time.Millisecond
 	for {
 		attempt, cancel := context.WithTimeout(ctx, s.ttl/3)
-		id, err := s.grant(attempt)
+		id, err := s.revive(attempt, old)
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			old = 0
+			id, err = s.grant(attempt)
+		}
 		if err == nil {
 			err = s.restore(attempt, id)
 		}
 		cancel()
 		if err == nil {
-			s.logger.Info("etcd session restored", "lease", fmt.Sprintf("%x", int64(id)))
+			s.logger.Info("etcd session restored", "lease", fmt.Sprintf("%x", int64(id)), "revived", id == old)
 			return id
 		}
 		if ctx.Err() != nil {
@@ -91,8 +101,29 @@ func (s *Store) regrant(ctx context.Context) clientv3.LeaseID {
 		case <-ctx.Done():
 			return 0
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// revive renews lease old once and makes it the session lease again. With
+// no old lease it answers ErrLeaseNotFound, so the caller grants one.
+func (s *Store) revive(ctx context.Context, old clientv3.LeaseID) (clientv3.LeaseID, error) {
+	if old == 0 {
+		return 0, rpctypes.ErrLeaseNotFound
+	}
+	resp, err := s.cli.KeepAliveOnce(ctx, old)
+	if err != nil {
+		s.setErr(err)
+		return 0, fmt.Errorf("revive lease %x: %w", int64(old), err)
+	}
+	if resp.TTL <= 0 {
+		return 0, rpctypes.ErrLeaseNotFound
+	}
+	s.mu.Lock()
+	s.leaseID = old
+	s.lastRenew = time.Now()
+	s.mu.Unlock()
+	return old, nil
 }
 
 func (s *Store) restore(ctx context.Context, id clientv3.LeaseID) error {

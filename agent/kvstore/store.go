@@ -12,6 +12,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // KeyValue is one key read from etcd; Key is relative to the cluster prefix.
@@ -96,6 +98,12 @@ func newStore(cfg ClientConfig) (*Store, error) {
 		DialKeepAliveTimeout: cfg.DialTimeout,
 		PermitWithoutStream:  true,
 		Logger:               newZapLogger(logger, nil),
+		// gRPC's default reconnect backoff grows to 2 minutes; after an
+		// outage the session must come back well within the lease TTL.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: 2 * time.Second,
+		})},
 	}
 	if cfg.ConfigFile != "" {
 		fc, err := ReadFileConfig(cfg.ConfigFile)

@@ -335,3 +335,43 @@ func TestConnectLater(t *testing.T) {
 		return err == nil && found && string(kv.Value) == "v1" && kv.Lease == int64(s.LeaseID()) && s.Status().Connected
 	})
 }
+
+// TestLeaseRevivedAfterOutage: the client gives its lease up after a TTL
+// without etcd, but a restarted etcd still holds it (with a fresh TTL).
+// The store takes the same lease back, so its keys never vanish; a new
+// lease would leave them to expire with the old one.
+func TestLeaseRevivedAfterOutage(t *testing.T) {
+	dir := t.TempDir()
+	e := kvstoretest.StartEtcd(t, dir)
+	s := kvstoretest.Connect(t, e.Endpoints(), "c", 6*time.Second)
+	watcher := kvstoretest.Connect(t, e.Endpoints(), "c", 0)
+	ctx := ctxT(t)
+	if err := s.PutWithLease(ctx, "nodes/n1", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	before := s.LeaseID()
+	e.Close()
+	waitFor(t, 20*time.Second, "the client to give the lease up", func() bool { return s.LeaseID() == 0 })
+	kvstoretest.StartEtcd(t, dir)
+	events := watcher.ListAndWatch(ctx, "nodes/")
+	waitFor(t, 20*time.Second, "the session to come back", func() bool { return s.Status().Connected && s.LeaseID() != 0 })
+	if got := s.LeaseID(); got != before {
+		t.Fatalf("lease after the outage %x, want the revived %x", int64(got), int64(before))
+	}
+	// Past the old lease's TTL on the restarted etcd: the key is still
+	// there and was never deleted.
+	deadline := time.After(8 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if ev.Type == kvstore.EventDelete {
+				t.Fatalf("key deleted after the outage: %+v", ev)
+			}
+		case <-deadline:
+			if kv, found, err := s.Get(ctx, "nodes/n1"); err != nil || !found || kv.Lease != int64(before) {
+				t.Fatalf("nodes/n1 after the outage: %+v found=%v err=%v", kv, found, err)
+			}
+			return
+		}
+	}
+}

@@ -78,4 +78,40 @@ func (e *policyEnv) testMonitor(t *testing.T) {
 		}
 		break
 	}
+
+	// Policy verdicts are switched on in the datapath while someone
+	// listens for them: an allowed new flow app1 → app2:443 shows up with
+	// the rule that allowed it.
+	v := startMonitor(t, e.h["h1"], "--type", "policy-verdict", "-o", "json")
+	seen = nil
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		if v.exited() {
+			t.Fatalf("nori monitor exited: %s\nlines: %v", v.stderr, seen)
+		}
+		_, _ = harness.ProbeTCP(app1.ns, hostPort(app2.ip, port443), 300*time.Millisecond)
+		for drain := time.After(300 * time.Millisecond); ; {
+			var line string
+			select {
+			case line = <-v.lines:
+			case <-drain:
+			}
+			if line == "" {
+				break
+			}
+			seen = append(seen, line)
+			ev, err := decodeEvent(line)
+			if err != nil {
+				t.Fatalf("nori monitor -o json printed a line that is not JSON: %v: %q", err, line)
+			}
+			if ev.Type == api.MonitorPolicyVerdict && ev.SrcIdentity == id1 && ev.DstIdentity == id2 {
+				if ev.Verdict != "allow" || ev.Direction != "ingress" || ev.Dst != hostPort(app2.ip, port443) || len(ev.Rule) == 0 {
+					t.Fatalf("policy verdict: want allow, ingress, dst %s and the rule's labels: %s", hostPort(app2.ip, port443), line)
+				}
+				t.Logf("policy-verdict event: %s", line)
+				return
+			}
+		}
+	}
+	t.Fatalf("no policy-verdict event app1 (identity %d) → app2 (identity %d) within 15 s; lines seen:\n%s\nstderr: %s",
+		id1, id2, strings.Join(seen, "\n"), v.stderr)
 }
