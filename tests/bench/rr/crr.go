@@ -21,21 +21,11 @@ import (
 
 // serveCRR answers connections, one transaction each, until killed.
 func serveCRR(port int) error {
-	ln, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	ln, err := listen(port, 128)
 	if err != nil {
-		return fmt.Errorf("create socket: %w", err)
+		return err
 	}
 	defer syscall.Close(ln)
-	if err := syscall.SetsockoptInt(ln, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
-		return fmt.Errorf("set SO_REUSEADDR: %w", err)
-	}
-	if err := syscall.Bind(ln, &syscall.SockaddrInet4{Port: port}); err != nil {
-		return fmt.Errorf("bind port %d: %w", port, err)
-	}
-	if err := syscall.Listen(ln, 128); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	fmt.Println("ready")
 	buf := make([]byte, 1)
 	for {
 		fd, _, err := syscall.Accept(ln)

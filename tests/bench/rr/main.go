@@ -61,22 +61,11 @@ func main() {
 }
 
 func serve(port int) error {
-	ln, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	ln, err := listen(port, 1)
 	if err != nil {
-		return fmt.Errorf("create socket: %w", err)
+		return err
 	}
 	defer syscall.Close(ln)
-	if err := syscall.SetsockoptInt(ln, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
-		return fmt.Errorf("set SO_REUSEADDR: %w", err)
-	}
-	if err := syscall.Bind(ln, &syscall.SockaddrInet4{Port: port}); err != nil {
-		return fmt.Errorf("bind port %d: %w", port, err)
-	}
-	if err := syscall.Listen(ln, 1); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	// Tell the parent we are ready to accept.
-	fmt.Println("ready")
 	fd, _, err := syscall.Accept(ln)
 	if err != nil {
 		return fmt.Errorf("accept: %w", err)
@@ -101,6 +90,29 @@ func serve(port int) error {
 			return err
 		}
 	}
+}
+
+// listen opens a listening TCP socket on port and tells the parent, which
+// waits for the line "ready" before it starts a client.
+func listen(port, backlog int) (int, error) {
+	ln, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("create socket: %w", err)
+	}
+	if err := syscall.SetsockoptInt(ln, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		syscall.Close(ln)
+		return 0, fmt.Errorf("set SO_REUSEADDR: %w", err)
+	}
+	if err := syscall.Bind(ln, &syscall.SockaddrInet4{Port: port}); err != nil {
+		syscall.Close(ln)
+		return 0, fmt.Errorf("bind port %d: %w", port, err)
+	}
+	if err := syscall.Listen(ln, backlog); err != nil {
+		syscall.Close(ln)
+		return 0, fmt.Errorf("listen: %w", err)
+	}
+	fmt.Println("ready")
+	return ln, nil
 }
 
 func client(addr string, n, warmup int) error {
