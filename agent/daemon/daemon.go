@@ -144,7 +144,11 @@ func (d *Daemon) start(ctx context.Context) error {
 	cidr, router := d.node.cidr, d.node.router
 
 	healthIP := health.IP(cidr)
-	if err := hostnet.Setup(hostnet.Config{Router: router, Health: healthIP, ClusterPool: cfg.ClusterPoolIPv4CIDR, Logger: d.log}); err != nil {
+	tunnelPort := 0
+	if cfg.Tunnel == "vxlan" {
+		tunnelPort = cfg.TunnelPort
+	}
+	if err := hostnet.Setup(hostnet.Config{Router: router, Health: healthIP, ClusterPool: cfg.ClusterPoolIPv4CIDR, TunnelPort: tunnelPort, Logger: d.log}); err != nil {
 		return err
 	}
 	if err := d.setupOverlay(router, nodeIP, underlayMTU); err != nil {

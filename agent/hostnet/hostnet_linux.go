@@ -42,7 +42,9 @@ type Config struct {
 	Router      netip.Addr   // node router address (first address of the node CIDR)
 	Health      netip.Addr   // node health address (last address of the node CIDR), may be zero
 	ClusterPool netip.Prefix // every endpoint address of the cluster
-	Logger      *slog.Logger
+	// TunnelPort is the VXLAN UDP port, 0 in native-routing mode.
+	TunnelPort int
+	Logger     *slog.Logger
 }
 
 // Setup creates or refreshes the router device, sysctls and masquerading.
@@ -56,7 +58,7 @@ func Setup(cfg Config) error {
 	if err := writeSysctl("net/ipv4/ip_forward", "1"); err != nil {
 		return err
 	}
-	return Masquerade(cfg.ClusterPool)
+	return Masquerade(cfg.ClusterPool, cfg.TunnelPort)
 }
 
 func writeSysctl(name, value string) error {
@@ -120,8 +122,24 @@ func ensureRouterDevice(addrs ...netip.Addr) error {
 
 // Masquerade installs the rule that rewrites the source of endpoint
 // traffic leaving the cluster pool to the node's address on the outgoing
-// device.
-func Masquerade(pool netip.Prefix) error {
+// device. With a tunnel port it also exempts the overlay's outer UDP
+// packets from connection tracking: the NAT chain turns conntrack on for
+// every packet of the node, and tracking the VXLAN packets only costs a
+// hash lookup and an entry per packet in each direction (the policy
+// datapath keeps its own, inner, conntrack).
+func Masquerade(pool netip.Prefix, tunnelPort int) error {
+	notrack := ""
+	if tunnelPort > 0 {
+		notrack = fmt.Sprintf(`	chain raw_prerouting {
+		type filter hook prerouting priority raw; policy accept;
+		udp dport %[1]d notrack comment "nori: VXLAN overlay, untracked"
+	}
+	chain raw_output {
+		type filter hook output priority raw; policy accept;
+		udp dport %[1]d notrack comment "nori: VXLAN overlay, untracked"
+	}
+`, tunnelPort)
+	}
 	script := fmt.Sprintf(`table ip %[1]s
 delete table ip %[1]s
 table ip %[1]s {
@@ -129,8 +147,8 @@ table ip %[1]s {
 		type nat hook postrouting priority srcnat; policy accept;
 		ip saddr %[2]s ip daddr != %[2]s oifname != "%[3]s" masquerade comment "nori: endpoints to non-cluster addresses"
 	}
-}
-`, nftTable, pool, RouterDevice)
+%[4]s}
+`, nftTable, pool, RouterDevice, notrack)
 	if _, err := exec.LookPath("nft"); err != nil {
 		return fmt.Errorf("masquerade needs the nft command (apt-get install nftables): %w", err)
 	}
