@@ -36,7 +36,7 @@ type PolicyKey struct {
 	Port uint16
 	// PortBits is how many leading bits of Port count: 16 for one port,
 	// 0 for any port, n for the 2^(16-n) ports starting at Port (whose
-	// remaining bits must be 0). PortPrefixes splits a range into such
+	// remaining bits must be 0). policy.PortPrefixes splits a range into such
 	// prefixes.
 	PortBits uint8
 }
@@ -60,32 +60,6 @@ type PolicyEntry struct {
 	Value PolicyValue
 	// Packets counts the new flows this entry decided.
 	Packets uint64
-}
-
-// PortPrefix is a block of 2^(16-Bits) ports starting at Port.
-type PortPrefix struct {
-	Port uint16
-	Bits uint8
-}
-
-// PortPrefixes returns the fewest prefixes that cover the ports lo..hi
-// (both included). It returns nil when lo > hi.
-func PortPrefixes(lo, hi uint16) []PortPrefix {
-	var out []PortPrefix
-	for cur := uint32(lo); cur <= uint32(hi); {
-		// The largest aligned block at cur that stays within hi.
-		bits := uint8(policyPortBits)
-		for bits > 0 {
-			size := uint32(1) << (policyPortBits - (bits - 1))
-			if cur%size != 0 || cur+size-1 > uint32(hi) {
-				break
-			}
-			bits--
-		}
-		out = append(out, PortPrefix{Port: uint16(cur), Bits: bits})
-		cur += uint32(1) << (policyPortBits - bits)
-	}
-	return out
 }
 
 func (k PolicyKey) validate() error {

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,38 +93,6 @@ func TestPolicyValueCodec(t *testing.T) {
 		got := policyEntryFromBPF(bpfobj.DatapathNoriPolicyKey{Prefixlen: 56, Dir: uint8(DirEgress)}, v)
 		if got.Value != tt.in || got.Packets != 5 {
 			t.Fatalf("round trip = %+v, want %+v with 5 packets", got, tt.in)
-		}
-	}
-}
-
-func TestPortPrefixes(t *testing.T) {
-	tests := []struct {
-		lo, hi uint16
-		want   []PortPrefix
-	}{
-		{80, 80, []PortPrefix{{80, 16}}},
-		{0, 65535, []PortPrefix{{0, 0}}},
-		{8080, 8087, []PortPrefix{{8080, 13}}},
-		{8079, 8088, []PortPrefix{{8079, 16}, {8080, 13}, {8088, 16}}},
-		{1024, 65535, []PortPrefix{{1024, 6}, {2048, 5}, {4096, 4}, {8192, 3}, {16384, 2}, {32768, 1}}},
-		{65535, 65535, []PortPrefix{{65535, 16}}},
-		{10, 9, nil},
-	}
-	for _, tt := range tests {
-		got := PortPrefixes(tt.lo, tt.hi)
-		if !slices.Equal(got, tt.want) {
-			t.Errorf("PortPrefixes(%d, %d) = %v, want %v", tt.lo, tt.hi, got, tt.want)
-		}
-		// Every prefix is a valid key and together they cover exactly lo..hi.
-		n := 0
-		for _, p := range got {
-			if _, err := policyKeyToBPF(PolicyKey{Dir: DirIngress, Proto: 6, Port: p.Port, PortBits: p.Bits}); err != nil {
-				t.Errorf("prefix %+v: %v", p, err)
-			}
-			n += 1 << (16 - p.Bits)
-		}
-		if tt.lo <= tt.hi && n != int(tt.hi)-int(tt.lo)+1 {
-			t.Errorf("PortPrefixes(%d, %d) covers %d ports", tt.lo, tt.hi, n)
 		}
 	}
 }
