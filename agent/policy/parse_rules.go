@@ -33,62 +33,57 @@ func ruleFieldsFor(peers []string) []string {
 	return append(append([]string{}, peers...), commonFields...)
 }
 
+// section parses what every rule section shares: its allowed fields and
+// its peers (fromX for ingress, toX for egress).
+func section(v any, path string, ingress bool) (map[string]any, l3, error) {
+	fields, unsupported, dir := ruleFieldsFor(egressTo), unsupportedEgress, "to"
+	if ingress {
+		fields, unsupported, dir = ruleFieldsFor(ingressFrom), unsupportedIngress, "from"
+	}
+	m, err := object(v, path, fields, unsupported)
+	if err != nil {
+		return nil, l3{}, err
+	}
+	p, err := parsePeers(m, path, dir)
+	return m, p, err
+}
+
 func parseIngress(v any, path string) (IngressRule, error) {
-	var r IngressRule
-	m, err := object(v, path, ruleFieldsFor(ingressFrom), unsupportedIngress)
+	m, p, err := section(v, path, true)
 	if err != nil {
-		return r, err
+		return IngressRule{}, err
 	}
-	p, err := parsePeers(m, path, "from")
-	if err != nil {
-		return r, err
-	}
-	r.FromEndpoints, r.FromCIDR, r.FromCIDRSet, r.FromEntities = p.Endpoints, p.CIDR, p.CIDRSet, p.Entities
+	r := IngressRule{FromEndpoints: p.Endpoints, FromCIDR: p.CIDR, FromCIDRSet: p.CIDRSet, FromEntities: p.Entities}
 	r.ToPorts, r.ICMPs, err = parseL4(m, path)
 	return r, err
 }
 
 func parseEgress(v any, path string) (EgressRule, error) {
-	var r EgressRule
-	m, err := object(v, path, ruleFieldsFor(egressTo), unsupportedEgress)
+	m, p, err := section(v, path, false)
 	if err != nil {
-		return r, err
+		return EgressRule{}, err
 	}
-	p, err := parsePeers(m, path, "to")
-	if err != nil {
-		return r, err
-	}
-	r.ToEndpoints, r.ToCIDR, r.ToCIDRSet, r.ToEntities = p.Endpoints, p.CIDR, p.CIDRSet, p.Entities
+	r := EgressRule{ToEndpoints: p.Endpoints, ToCIDR: p.CIDR, ToCIDRSet: p.CIDRSet, ToEntities: p.Entities}
 	r.ToPorts, r.ICMPs, err = parseL4(m, path)
 	return r, err
 }
 
 func parseIngressDeny(v any, path string) (IngressDenyRule, error) {
-	var r IngressDenyRule
-	m, err := object(v, path, ruleFieldsFor(ingressFrom), unsupportedIngress)
+	m, p, err := section(v, path, true)
 	if err != nil {
-		return r, err
+		return IngressDenyRule{}, err
 	}
-	p, err := parsePeers(m, path, "from")
-	if err != nil {
-		return r, err
-	}
-	r.FromEndpoints, r.FromCIDR, r.FromCIDRSet, r.FromEntities = p.Endpoints, p.CIDR, p.CIDRSet, p.Entities
+	r := IngressDenyRule{FromEndpoints: p.Endpoints, FromCIDR: p.CIDR, FromCIDRSet: p.CIDRSet, FromEntities: p.Entities}
 	r.ToPorts, r.ICMPs, err = parseDenyL4(m, path)
 	return r, err
 }
 
 func parseEgressDeny(v any, path string) (EgressDenyRule, error) {
-	var r EgressDenyRule
-	m, err := object(v, path, ruleFieldsFor(egressTo), unsupportedEgress)
+	m, p, err := section(v, path, false)
 	if err != nil {
-		return r, err
+		return EgressDenyRule{}, err
 	}
-	p, err := parsePeers(m, path, "to")
-	if err != nil {
-		return r, err
-	}
-	r.ToEndpoints, r.ToCIDR, r.ToCIDRSet, r.ToEntities = p.Endpoints, p.CIDR, p.CIDRSet, p.Entities
+	r := EgressDenyRule{ToEndpoints: p.Endpoints, ToCIDR: p.CIDR, ToCIDRSet: p.CIDRSet, ToEntities: p.Entities}
 	r.ToPorts, r.ICMPs, err = parseDenyL4(m, path)
 	return r, err
 }

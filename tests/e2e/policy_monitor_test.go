@@ -26,45 +26,19 @@ func (e *policyEnv) testMonitor(t *testing.T) {
 	id3 := e.mustEndpoint(t, app3).Identity
 	id1 := e.mustEndpoint(t, app1).Identity
 	m := startMonitor(t, e.h["h1"], "--type", "drop", "-o", "json")
-	deadline := time.Now().Add(15 * time.Second)
-	var seen []string
-	found := false
-	for !found && time.Now().Before(deadline) {
-		if m.exited() {
-			t.Fatalf("nori monitor exited: %s\nlines: %v", m.stderr, seen)
-		}
-		// Denied: a SYN app3 → app2:443, dropped on app2's ingress.
+	// Denied: a SYN app3 → app2:443, dropped on app2's ingress.
+	ev, line := m.waitEvent(t, "drop app3 → app2", func() {
 		_, _ = harness.ProbeTCP(app3.ns, hostPort(app2.ip, port443), 300*time.Millisecond)
-		for drain := time.After(300 * time.Millisecond); !found; {
-			var line string
-			select {
-			case line = <-m.lines:
-			case <-drain:
-			}
-			if line == "" {
-				break
-			}
-			seen = append(seen, line)
-			ev, err := decodeEvent(line)
-			if err != nil {
-				t.Fatalf("nori monitor -o json printed a line that is not JSON: %v: %q", err, line)
-			}
-			if ev.Type == api.MonitorDrop && ev.SrcIdentity == id3 && ev.DstIdentity == id2 {
-				found = true
-				if !strings.HasPrefix(ev.Src, app3.ip+":") || ev.Dst != hostPort(app2.ip, port443) || ev.Reason == "" {
-					t.Errorf("drop event: want src %s:*, dst %s, a reason: %s", app3.ip, hostPort(app2.ip, port443), line)
-				}
-				if !strings.EqualFold(ev.Proto, "tcp") {
-					t.Errorf("drop event proto %q, want tcp: %s", ev.Proto, line)
-				}
-				t.Logf("drop event: %s", line)
-			}
-		}
+	}, func(ev api.MonitorEvent) bool {
+		return ev.Type == api.MonitorDrop && ev.SrcIdentity == id3 && ev.DstIdentity == id2
+	})
+	if !strings.HasPrefix(ev.Src, app3.ip+":") || ev.Dst != hostPort(app2.ip, port443) || ev.Reason == "" {
+		t.Errorf("drop event: want src %s:*, dst %s, a reason: %s", app3.ip, hostPort(app2.ip, port443), line)
 	}
-	if !found {
-		t.Fatalf("no drop event app3 (identity %d) → app2 (identity %d) within 15 s; lines seen:\n%s\nstderr: %s",
-			id3, id2, strings.Join(seen, "\n"), m.stderr)
+	if !strings.EqualFold(ev.Proto, "tcp") {
+		t.Errorf("drop event proto %q, want tcp: %s", ev.Proto, line)
 	}
+	t.Logf("drop event: %s", line)
 	// An allowed connection is no drop.
 	expect(t, app1, app2, port443, harness.Open)
 	for quiet := time.After(time.Second); ; {
@@ -83,16 +57,31 @@ func (e *policyEnv) testMonitor(t *testing.T) {
 	// listens for them: an allowed new flow app1 → app2:443 shows up with
 	// the rule that allowed it.
 	v := startMonitor(t, e.h["h1"], "--type", "policy-verdict", "-o", "json")
-	seen = nil
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
-		if v.exited() {
-			t.Fatalf("nori monitor exited: %s\nlines: %v", v.stderr, seen)
-		}
+	ev, line = v.waitEvent(t, "policy-verdict app1 → app2", func() {
 		_, _ = harness.ProbeTCP(app1.ns, hostPort(app2.ip, port443), 300*time.Millisecond)
+	}, func(ev api.MonitorEvent) bool {
+		return ev.Type == api.MonitorPolicyVerdict && ev.SrcIdentity == id1 && ev.DstIdentity == id2
+	})
+	if ev.Verdict != "allow" || ev.Direction != "ingress" || ev.Dst != hostPort(app2.ip, port443) || len(ev.Rule) == 0 {
+		t.Fatalf("policy verdict: want allow, ingress, dst %s and the rule's labels: %s", hostPort(app2.ip, port443), line)
+	}
+	t.Logf("policy-verdict event: %s", line)
+}
+
+// waitEvent repeats probe and reads the monitor's lines until one
+// matches, for at most 15 s; every line must be JSON.
+func (m *monitor) waitEvent(t *testing.T, what string, probe func(), match func(api.MonitorEvent) bool) (api.MonitorEvent, string) {
+	t.Helper()
+	var seen []string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		if m.exited() {
+			t.Fatalf("nori monitor exited: %s\nlines: %v", m.stderr, seen)
+		}
+		probe()
 		for drain := time.After(300 * time.Millisecond); ; {
 			var line string
 			select {
-			case line = <-v.lines:
+			case line = <-m.lines:
 			case <-drain:
 			}
 			if line == "" {
@@ -103,15 +92,11 @@ func (e *policyEnv) testMonitor(t *testing.T) {
 			if err != nil {
 				t.Fatalf("nori monitor -o json printed a line that is not JSON: %v: %q", err, line)
 			}
-			if ev.Type == api.MonitorPolicyVerdict && ev.SrcIdentity == id1 && ev.DstIdentity == id2 {
-				if ev.Verdict != "allow" || ev.Direction != "ingress" || ev.Dst != hostPort(app2.ip, port443) || len(ev.Rule) == 0 {
-					t.Fatalf("policy verdict: want allow, ingress, dst %s and the rule's labels: %s", hostPort(app2.ip, port443), line)
-				}
-				t.Logf("policy-verdict event: %s", line)
-				return
+			if match(ev) {
+				return ev, line
 			}
 		}
 	}
-	t.Fatalf("no policy-verdict event app1 (identity %d) → app2 (identity %d) within 15 s; lines seen:\n%s\nstderr: %s",
-		id1, id2, strings.Join(seen, "\n"), v.stderr)
+	t.Fatalf("no %s event within 15 s; lines seen:\n%s\nstderr: %s", what, strings.Join(seen, "\n"), m.stderr)
+	return api.MonitorEvent{}, ""
 }
