@@ -36,6 +36,7 @@ struct nori_go_types {
 	enum nori_policy_verdict policy_verdict;
 	enum nori_policy_flags policy_flags;
 	enum nori_ct_flags ct_flags;
+	enum nori_marks marks;
 };
 const struct nori_go_types *nori_unused_go_types __attribute__((unused));
 

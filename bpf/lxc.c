@@ -16,6 +16,9 @@
  * device directly and do NOT pass this hook, so a destination's ingress
  * checks also run on the redirecting side (nori_policy_egress).
  *
+ * A flow whose policy entry names a proxy port goes to the agent's proxy
+ * instead (nori_to_proxy in policy.h), from either program's ingress side.
+ *
  * Under TCX, TC_ACT_OK is TCX_PASS: it ends this hook and passes the
  * packet on, which is what both programs want. */
 
@@ -82,10 +85,13 @@ int nori_from_container(struct __sk_buff *skb)
 	 * policy: the redirect below skips its nori_to_container. */
 	cfg = nori_cfg();
 	if (cfg && (cfg->flags & NORI_CFG_F_POLICY)) {
-		int ret = nori_policy_egress(skb, cfg, src, dst, &p);
+		__u16 proxy_port;
+		int ret = nori_policy_egress(skb, cfg, src, dst, &p, &proxy_port);
 
 		if (ret)
 			return ret;
+		if (proxy_port)
+			return nori_to_proxy(skb, proxy_port, NORI_DIR_EGRESS, src_ep, src_identity, &p);
 	}
 
 	if (dst) {
@@ -129,6 +135,8 @@ int nori_to_container(struct __sk_buff *skb)
 	struct nori_endpoint *dst, *src;
 	struct nori_pkt p = {};
 	__u32 src_identity;
+	__u16 proxy_port;
+	int from_proxy;
 	int ret;
 
 	/* Without policy there is nothing to do on this side. */
@@ -147,11 +155,24 @@ int nori_to_container(struct __sk_buff *skb)
 	dst = bpf_map_lookup_elem(&nori_endpoints, &p.daddr);
 	if (!dst)
 		goto pass;
-	src = bpf_map_lookup_elem(&nori_endpoints, &p.saddr);
-	src_identity = src ? src->identity : nori_peer_identity(cfg, p.saddr);
-	ret = nori_policy_ingress(skb, cfg, dst, src_identity, &p);
+	/* The proxy's upstream connection speaks for its client. */
+	from_proxy = nori_mark_from_proxy(skb->mark);
+	if (from_proxy) {
+		src_identity = nori_mark_identity(skb->mark);
+	} else {
+		src = bpf_map_lookup_elem(&nori_endpoints, &p.saddr);
+		src_identity = src ? src->identity : nori_peer_identity(cfg, p.saddr);
+	}
+	ret = nori_policy_ingress(skb, cfg, dst, src_identity, &p, from_proxy, &proxy_port);
 	if (ret)
 		return ret;
+	/* A flow for the proxy arriving here came through the node stack
+	 * (the host, port mappings, native routing): tc egress cannot hand
+	 * it to a socket, and letting it past the proxy would skip its L7
+	 * rules, so it is dropped. */
+	if (proxy_port)
+		return nori_drop(skb, NORI_DROP_PROXY_PATH, NORI_DIR_INGRESS, dst->ep_id, src_identity,
+				 &p);
 pass:
 	nori_count(NORI_REASON_PASS, NORI_DIR_INGRESS, skb->len);
 	return NORI_TC_ACT_OK;

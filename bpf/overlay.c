@@ -6,7 +6,8 @@
  *
  * nori_from_overlay runs on tcx ingress: decapsulated packets from other
  * nodes. The VNI is the sender's security identity. A packet for a local
- * endpoint is switched into its container with bpf_redirect_peer; any
+ * endpoint is switched into its container with bpf_redirect_peer (or
+ * handed to the proxy when its policy says so); any
  * other packet (the node's router or health address) goes to the node
  * stack.
  *
@@ -14,8 +15,8 @@
  * redirected here already carry a tunnel key and pass untouched. Packets
  * the node's own stack routes into the overlay (`<remote CIDR> dev
  * nori_vxlan`, arp off) have none: the key is set here from the ipcache,
- * with the host identity as VNI. Without a key the device would drop
- * them. */
+ * with the host identity as VNI (the client's for the proxy's upstream
+ * connections). Without a key the device would drop them. */
 
 /* Compiled as part of datapath.c; the includes name what this file uses. */
 #include "lib/common.h"
@@ -59,10 +60,14 @@ int nori_from_overlay(struct __sk_buff *skb)
 		if (cfg && (cfg->flags & NORI_CFG_F_POLICY)) {
 			__u32 peer = src_identity == NORI_IDENTITY_HOST ? NORI_IDENTITY_REMOTE_NODE
 									: src_identity;
-			int ret = nori_policy_ingress(skb, cfg, dst, peer, &p);
+			__u16 proxy_port;
+			int ret = nori_policy_ingress(skb, cfg, dst, peer, &p, 0, &proxy_port);
 
 			if (ret)
 				return ret;
+			if (proxy_port)
+				return nori_to_proxy(skb, proxy_port, NORI_DIR_INGRESS, dst->ep_id, peer,
+						     &p);
 		}
 		/* The inner frame still carries the sending side's MACs. */
 		if (nori_set_macs(skb, dst->mac, dst->node_mac) < 0)
@@ -94,6 +99,7 @@ int nori_to_overlay(struct __sk_buff *skb)
 	struct nori_node_config *cfg;
 	struct bpf_tunnel_key key;
 	struct nori_pkt p = {};
+	__u32 identity = NORI_IDENTITY_HOST;
 
 	/* Keyed by nori_from_container (already counted there). */
 	if (nori_get_tunnel(skb, &key) == 0)
@@ -107,14 +113,18 @@ int nori_to_overlay(struct __sk_buff *skb)
 		return nori_drop(skb, NORI_DROP_INVALID, NORI_DIR_EGRESS, 0, NORI_IDENTITY_HOST, 0);
 	}
 
+	/* The proxy's upstream connections carry their client's identity,
+	 * so the destination's policy judges the client, not this node. */
+	if (nori_mark_from_proxy(skb->mark))
+		identity = nori_mark_identity(skb->mark);
 	info = nori_ipcache_lookup(p.daddr);
 	if (!info || !info->tunnel_endpoint)
-		return nori_drop(skb, NORI_DROP_NO_TUNNEL, NORI_DIR_EGRESS, 0, NORI_IDENTITY_HOST, &p);
-	if (nori_set_tunnel(skb, NORI_IDENTITY_HOST, info->tunnel_endpoint) < 0)
-		return nori_drop(skb, NORI_DROP_TUNNEL_KEY, NORI_DIR_EGRESS, 0, NORI_IDENTITY_HOST, &p);
+		return nori_drop(skb, NORI_DROP_NO_TUNNEL, NORI_DIR_EGRESS, 0, identity, &p);
+	if (nori_set_tunnel(skb, identity, info->tunnel_endpoint) < 0)
+		return nori_drop(skb, NORI_DROP_TUNNEL_KEY, NORI_DIR_EGRESS, 0, identity, &p);
 	cfg = nori_cfg();
 	if (cfg && (cfg->flags & NORI_CFG_F_TRACE))
-		nori_emit_trace(skb, NORI_TRACE_TO_OVERLAY, NORI_DIR_EGRESS, 0, NORI_IDENTITY_HOST,
+		nori_emit_trace(skb, NORI_TRACE_TO_OVERLAY, NORI_DIR_EGRESS, 0, identity,
 				info->identity, info->tunnel_endpoint, &p);
 	nori_count(NORI_REASON_ENCAP_HOST, NORI_DIR_EGRESS, skb->len);
 	return NORI_TC_ACT_OK;

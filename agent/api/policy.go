@@ -187,7 +187,8 @@ type MonitorEvent struct {
 	// Reason is the drop reason (drop-policy, ...) of a drop, the trace
 	// point (to-overlay, ...) of a trace.
 	Reason string `json:"reason,omitempty"`
-	// Verdict is allow, deny or redirect for policy-verdict and l7.
+	// Verdict is allow, deny or redirect for policy-verdict; allow, deny
+	// or error (allowed, but the upstream failed) for l7.
 	Verdict string `json:"verdict,omitempty"`
 	// Direction is ingress or egress, seen from the endpoint.
 	Direction    string   `json:"direction,omitempty"`

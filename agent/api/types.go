@@ -300,6 +300,23 @@ type Status struct {
 	// Propagation is how long remote endpoints took from their creation
 	// to this node's datapath.
 	Propagation *PropagationStats `json:"ipcachePropagation,omitempty"`
+	// Proxy is the L7/TLS proxy; nil when the agent runs none.
+	Proxy *ProxyStatus `json:"proxy,omitempty"`
+}
+
+// ProxyStatus describes the agent's L7/TLS proxy.
+type ProxyStatus struct {
+	State string `json:"state"` // OK or Failure
+	// Message says what failed, when State is Failure.
+	Message string `json:"message,omitempty"`
+	// Redirects is the number of policy map entries that steer flows to
+	// a listener; Ports are the listeners' ports.
+	Redirects int      `json:"redirects"`
+	Ports     []uint16 `json:"ports,omitempty"`
+	// Requests by outcome since the agent started.
+	Forwarded uint64 `json:"forwarded"`
+	Denied    uint64 `json:"denied"`
+	Failed    uint64 `json:"failed"`
 }
 
 // PropagationStats summarises the last samples of the time from an

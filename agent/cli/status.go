@@ -80,6 +80,9 @@ func RenderStatus(w io.Writer, s *api.Status, verbose bool, now time.Time) error
 		pol += fmt.Sprintf(", revision %d, %d rules", s.PolicyRevision, s.PolicyRules)
 	}
 	line("Policy enforcement", pol)
+	if s.Proxy != nil {
+		line("Proxy Status", proxyLine(s.Proxy, verbose))
+	}
 	if s.ClusterHealth != nil {
 		line("Cluster health", health(*s.ClusterHealth))
 	}
@@ -156,4 +159,23 @@ func ago(t, now time.Time) string {
 		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s") + " ago"
 	}
 	return d.String() + " ago"
+}
+
+// proxyLine is the value of the Proxy Status line, in cilium's words.
+func proxyLine(p *api.ProxyStatus, verbose bool) string {
+	if p.State != "OK" {
+		return p.State + "   " + p.Message
+	}
+	v := fmt.Sprintf("OK, %d redirects active", p.Redirects)
+	if len(p.Ports) > 0 {
+		ports := make([]string, len(p.Ports))
+		for i, port := range p.Ports {
+			ports[i] = fmt.Sprint(port)
+		}
+		v += " on ports " + strings.Join(ports, ",")
+	}
+	if verbose {
+		v += fmt.Sprintf("; requests: %d forwarded, %d denied, %d failed", p.Forwarded, p.Denied, p.Failed)
+	}
+	return v
 }

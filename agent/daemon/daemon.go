@@ -35,6 +35,7 @@ import (
 	"github.com/nori-net/nori/agent/overlay"
 	"github.com/nori-net/nori/agent/policyengine"
 	"github.com/nori-net/nori/agent/policystore"
+	"github.com/nori-net/nori/agent/proxylistener"
 	"github.com/nori-net/nori/agent/server"
 )
 
@@ -63,6 +64,10 @@ type Daemon struct {
 	policyStore *policystore.Store
 	policy      *policyengine.Engine
 	hub         *monitor.Hub
+	// l7Hub is hub for the proxy's request records, which may come
+	// before the hub exists (listeners start with the policy).
+	l7Hub atomic.Pointer[monitor.Hub]
+	proxy *proxylistener.Manager
 	// cfgMu serialises read-modify-writes of the datapath's node config.
 	cfgMu sync.Mutex
 
@@ -148,7 +153,8 @@ func (d *Daemon) start(ctx context.Context) error {
 	if cfg.Tunnel == "vxlan" {
 		tunnelPort = cfg.TunnelPort
 	}
-	if err := hostnet.Setup(hostnet.Config{Router: router, Health: healthIP, ClusterPool: cfg.ClusterPoolIPv4CIDR, TunnelPort: tunnelPort, Logger: d.log}); err != nil {
+	if err := hostnet.Setup(hostnet.Config{Router: router, Health: healthIP, ClusterPool: cfg.ClusterPoolIPv4CIDR, TunnelPort: tunnelPort,
+		ProxyMark: datapath.MarkToProxy, ProxyMarkMask: datapath.MarkMagicMask, Logger: d.log}); err != nil {
 		return err
 	}
 	if err := d.setupOverlay(router, nodeIP, underlayMTU); err != nil {
@@ -319,6 +325,9 @@ func (d *Daemon) close() {
 	}
 	if d.healthSrv != nil {
 		_ = d.healthSrv.Close()
+	}
+	if d.proxy != nil {
+		d.proxy.Close()
 	}
 	if d.hub != nil {
 		_ = d.hub.Close()

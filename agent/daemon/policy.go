@@ -41,9 +41,11 @@ func (d *Daemon) startPolicy(ctx context.Context) error {
 			return fmt.Errorf("load policy rules: %w", err)
 		}
 	}
+	d.proxy = d.newProxy()
 	d.policy, err = policyengine.New(policyengine.Config{
 		Mode:     mode,
 		Datapath: d.dp,
+		Proxy:    d.proxy,
 		SetFlags: d.epDatapath.setFlags,
 		Logger:   d.log,
 	})
@@ -180,6 +182,7 @@ func (d *Daemon) startMonitor(ctx context.Context) error {
 		OnSubscribersChanged: func(int) { d.updateEventFlags() },
 		Logger:               d.log,
 	})
+	d.l7Hub.Store(d.hub)
 	go func() {
 		if err := d.hub.Run(ctx); err != nil {
 			d.log.Error("monitor stopped", "err", err)

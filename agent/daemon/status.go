@@ -65,6 +65,7 @@ func (d *Daemon) status(ctx context.Context) *api.Status {
 		s.ClusterSync = &c
 		s.Propagation = d.syncer.Propagation().API()
 	}
+	s.Proxy = d.proxyStatus()
 	if ids, err := d.ids.list(ctx); err == nil {
 		s.Identities = len(ids)
 	}

@@ -57,6 +57,9 @@ type CTEntry struct {
 	// RuleID is the cookie of the policy entry that allowed the flow, 0
 	// when no enforcing endpoint decided it.
 	RuleID uint32
+	// ProxyPort is the proxy listener a flow was steered to (forward
+	// entry only), 0 for flows that go straight to their destination.
+	ProxyPort uint16
 	// Expires is the time left; zero or negative means expired (the
 	// datapath treats it as absent, GCConntrack removes it).
 	Expires time.Duration
@@ -75,6 +78,7 @@ func ctFromBPF(k bpfobj.DatapathNoriCtKey, v bpfobj.DatapathNoriCtValue, now int
 		DstIdentity: v.DstIdentity,
 		EndpointID:  v.EpId,
 		RuleID:      v.RuleId,
+		ProxyPort:   v.ProxyPort,
 		Expires:     time.Duration(int64(v.Expires) - now),
 	}
 }

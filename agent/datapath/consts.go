@@ -66,6 +66,8 @@ const (
 	ReasonDropRedirect   = Reason(bpfobj.DatapathNoriReasonNORI_DROP_REDIRECT)
 	ReasonDropSpoof      = Reason(bpfobj.DatapathNoriReasonNORI_DROP_SPOOF)
 	ReasonDropTunnelKey  = Reason(bpfobj.DatapathNoriReasonNORI_DROP_TUNNEL_KEY)
+	ReasonDropNoProxy    = Reason(bpfobj.DatapathNoriReasonNORI_DROP_NO_PROXY)
+	ReasonDropProxyPath  = Reason(bpfobj.DatapathNoriReasonNORI_DROP_PROXY_PATH)
 )
 
 var reasonNames = map[Reason]string{
@@ -85,6 +87,8 @@ var reasonNames = map[Reason]string{
 	ReasonDropRedirect:   "drop-redirect",
 	ReasonDropSpoof:      "drop-spoof",
 	ReasonDropTunnelKey:  "drop-tunnel-key",
+	ReasonDropNoProxy:    "drop-no-proxy",
+	ReasonDropProxyPath:  "drop-proxy-path",
 }
 
 // IsDrop reports whether the reason is a drop.

@@ -3,9 +3,10 @@
 
 // Package hostnet prepares the node's own network namespace for the
 // datapath: the nori_host device that owns the node router address every
-// container routes through, the sysctls forwarding needs, and the
-// masquerade rule that lets containers reach non-cluster addresses with the
-// node's address.
+// container routes through, the sysctls forwarding needs, the policy
+// routing that delivers packets steered to the proxy, and the masquerade
+// rule that lets containers reach non-cluster addresses with the node's
+// address.
 package hostnet
 
 import (
@@ -44,7 +45,10 @@ type Config struct {
 	ClusterPool netip.Prefix // every endpoint address of the cluster
 	// TunnelPort is the VXLAN UDP port, 0 in native-routing mode.
 	TunnelPort int
-	Logger     *slog.Logger
+	// ProxyMark and ProxyMarkMask select the packets the datapath steers
+	// to the proxy; they are routed locally (ProxyRouteTable).
+	ProxyMark, ProxyMarkMask uint32
+	Logger                   *slog.Logger
 }
 
 // Setup creates or refreshes the router device, sysctls and masquerading.
@@ -57,6 +61,11 @@ func Setup(cfg Config) error {
 	// kernel: containers to the world, port-published services.
 	if err := writeSysctl("net/ipv4/ip_forward", "1"); err != nil {
 		return err
+	}
+	if cfg.ProxyMarkMask != 0 {
+		if err := ensureProxyRouting(cfg.ProxyMark, cfg.ProxyMarkMask); err != nil {
+			return err
+		}
 	}
 	return Masquerade(cfg.ClusterPool, cfg.TunnelPort)
 }

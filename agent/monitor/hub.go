@@ -182,7 +182,7 @@ func (h *Hub) closeTheReader() {
 
 // Publish hands an event from outside the datapath (l7) to the
 // subscribers; it never blocks. A zero Time is set to now, an empty Node
-// to the Hub's.
+// to the Hub's; labels are added as for datapath events.
 func (h *Hub) Publish(ev api.MonitorEvent) {
 	h.received.Add(1)
 	if ev.Time.IsZero() {
@@ -191,6 +191,7 @@ func (h *Hub) Publish(ev api.MonitorEvent) {
 	if ev.Node == "" {
 		ev.Node = h.cfg.NodeName
 	}
+	h.enrich(&ev)
 	h.deliver(ev)
 }
 

@@ -64,6 +64,7 @@ func (e *Engine) computeLocked(epIDs []uint16, caller uint16) error {
 			e.cidrSwept = true
 		}
 	}
+	e.retainProxyLocked()
 	return errors.Join(errs...)
 }
 
@@ -135,7 +136,7 @@ func (e *Engine) applyLocked(epID uint16, pol *policy.EndpointPolicy, isCaller b
 	if ep == nil || pol == nil {
 		return false, nil
 	}
-	want, err := endpointKeys(epID, pol, e.cidrs.within)
+	want, err := endpointKeys(epID, pol, e.cidrs.within, e.proxyPortLocked)
 	if err != nil {
 		return false, fmt.Errorf("policy map keys of endpoint %d: %w", epID, err)
 	}

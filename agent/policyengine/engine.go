@@ -27,10 +27,25 @@ type Datapath interface {
 	ListIPCache() ([]datapath.IPCacheEntry, error)
 }
 
+// Proxy runs the listeners that redirected flows go to (issue 5).
+type Proxy interface {
+	// Port returns the port of the listener applying l7 (a
+	// policymap.Value.L7) to flows in direction dir, starting one if
+	// there is none yet.
+	Port(dir uint8, l7 string) (uint16, error)
+	// Retain stops every listener whose port is not in use, which maps
+	// the ports the policy maps still name to their number of keys.
+	Retain(use map[uint16]int)
+}
+
 // Config configures an Engine.
 type Config struct {
 	Mode     policy.Mode
 	Datapath Datapath
+	// Proxy serves the keys that redirect; without one (or when it
+	// fails) such keys carry no proxy port and the datapath drops their
+	// flows rather than let them skip their L7 rules.
+	Proxy Proxy
 	// SetFlags is called, without the engine's lock held, when a live
 	// endpoint's enforcement flags changed in a background computation.
 	// It must write Engine.Flags(epID) to the endpoint's datapath entry
@@ -197,6 +212,7 @@ func (e *Engine) RemoveEndpoint(epID uint16) error {
 			firstErr = fmt.Errorf("delete policy of endpoint %d: %w", epID, err)
 		}
 	}
+	e.retainProxyLocked()
 	return firstErr
 }
 

@@ -224,6 +224,9 @@ func emit(out map[Key]Value, epID uint16, dir uint8, id uint32, entries []policy
 			v.Redirect = !deny && e.Redirect
 			v.RuleID = ruleID(e.Rules)
 		}
+		if v.Redirect {
+			v.L7 = l7Of(entries, cands, probe)
+		}
 		out[Key{EndpointID: epID, Dir: dir, Identity: id, Proto: r.proto, Port: r.port, PortBits: r.bits}] = v
 	}
 }

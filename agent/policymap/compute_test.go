@@ -4,6 +4,7 @@
 package policymap
 
 import (
+	"fmt"
 	"maps"
 	"net/netip"
 	"strings"
@@ -30,7 +31,12 @@ func deny(id uint32, proto uint8, lo, hi uint16, rule int) policy.Entry {
 	return e
 }
 
-func redirect(e policy.Entry) policy.Entry { e.Redirect = true; return e }
+// redirect makes e an L7 allow whose rule permits GET /r<rule> only.
+func redirect(e policy.Entry) policy.Entry {
+	e.Redirect = true
+	e.L7 = []policy.L7Policy{{Rule: e.Rules[0], HTTP: []policy.PortRuleHTTP{{Method: "GET", Path: fmt.Sprintf("/r%d", e.Rules[0].Index)}}}}
+	return e
+}
 
 func cidr(e policy.Entry, p string) policy.Entry {
 	e.Peer = policy.Peer{CIDR: netip.MustParsePrefix(p)}
@@ -121,12 +127,28 @@ func TestCompute(t *testing.T) {
 		{
 			name:    "redirect kept, proxy port left 0",
 			entries: []policy.Entry{redirect(allow(256, tcp, 443, 443, 4))},
-			want:    map[Key]Value{ing(256, tcp, 443, 16): {Verdict: VerdictAllow, Redirect: true, RuleID: 5}},
+			want:    map[Key]Value{ing(256, tcp, 443, 16): {Verdict: VerdictAllow, Redirect: true, RuleID: 5, L7: `[{"rule":{"index":0},"http":[{"path":"/r4","method":"GET"}]}]`}},
 		},
 		{
 			name:    "a more specific peer names the rule",
 			entries: []policy.Entry{redirect(allow(0, tcp, 80, 80, 0)), allow(256, tcp, 80, 80, 1)},
-			want:    map[Key]Value{ing(0, tcp, 80, 16): {Verdict: VerdictAllow, Redirect: true, RuleID: 1}, ing(256, tcp, 80, 16): allowV(2)},
+			want:    map[Key]Value{ing(0, tcp, 80, 16): {Verdict: VerdictAllow, Redirect: true, RuleID: 1, L7: `[{"rule":{"index":0},"http":[{"path":"/r0","method":"GET"}]}]`}, ing(256, tcp, 80, 16): allowV(2)},
+		},
+		{
+			// Cilium: a plain allow of the same flow lets every request
+			// pass behind the proxy.
+			name:    "a plain allow covering a redirect adds allow-all",
+			entries: []policy.Entry{allow(0, 0, 0, 65535, 0), redirect(allow(256, tcp, 80, 80, 1))},
+			want: map[Key]Value{ing(0, 0, 0, 0): allowV(1),
+				ing(256, tcp, 80, 16): {Verdict: VerdictAllow, Redirect: true, RuleID: 2,
+					L7: `[{"rule":{"index":0},"http":[{"path":"/r1","method":"GET"}]},{"rule":{"index":0}}]`}},
+		},
+		{
+			name:    "the L7 of two rules on one port add up",
+			entries: []policy.Entry{redirect(allow(0, tcp, 80, 80, 0)), redirect(allow(256, tcp, 80, 80, 1))},
+			want: map[Key]Value{ing(0, tcp, 80, 16): {Verdict: VerdictAllow, Redirect: true, RuleID: 1, L7: `[{"rule":{"index":0},"http":[{"path":"/r0","method":"GET"}]}]`},
+				ing(256, tcp, 80, 16): {Verdict: VerdictAllow, Redirect: true, RuleID: 2,
+					L7: `[{"rule":{"index":0},"http":[{"path":"/r0","method":"GET"}]},{"rule":{"index":0},"http":[{"path":"/r1","method":"GET"}]}]`}},
 		},
 		{
 			name:    "implicit allow-all has rule 0",

@@ -71,6 +71,11 @@ type Value struct {
 	Redirect bool // allow through the L7/TLS proxy
 	// ProxyPort is 0 from Compute: the proxy assigns ports later.
 	ProxyPort uint16
+	// L7 is, for a redirect, what the proxy applies to the key's flows:
+	// the L7 policies of every allowing entry that covers the key, as
+	// canonical JSON (a []policy.L7Policy), so equal settings give equal
+	// strings and Value stays comparable. See ParseL7.
+	L7 string
 	// RuleID names the deciding rule for events: its repository index + 1,
 	// 0 for the implicit allow-all of enableDefaultDeny false.
 	RuleID uint32

@@ -14,7 +14,10 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nori-net/nori/agent/policy"
 )
@@ -31,7 +34,7 @@ type ctxKey struct{}
 
 // connInfo is what the listener learned about a downstream connection.
 type connInfo struct {
-	dst netip.AddrPort
+	origin Origin
 }
 
 type reqState struct {
@@ -52,9 +55,16 @@ type handler struct {
 	certs       *CertStore
 	originating *policy.TLSContext
 
-	plain *http.Transport
-	mu    sync.Mutex
-	tlsTr map[string]*http.Transport
+	mu      sync.Mutex
+	plainTr map[uint32]*http.Transport     // by upstream mark
+	tlsTr   map[tlsPoolKey]*http.Transport // originating TLS
+}
+
+// tlsPoolKey separates originating-TLS pools by verified server name and
+// by upstream mark.
+type tlsPoolKey struct {
+	name string
+	mark uint32
 }
 
 func newHandler(cfg *PortConfig) (*handler, error) {
@@ -68,8 +78,8 @@ func newHandler(cfg *PortConfig) (*handler, error) {
 		log:         cfg.Logger,
 		certs:       cfg.Certs,
 		originating: cfg.OriginatingTLS,
-		plain:       newTransport(),
-		tlsTr:       map[string]*http.Transport{},
+		plainTr:     map[uint32]*http.Transport{},
+		tlsTr:       map[tlsPoolKey]*http.Transport{},
 	}
 	if h.originating != nil {
 		// Fail at setup on a missing CA rather than on every request.
@@ -86,11 +96,33 @@ func newHandler(cfg *PortConfig) (*handler, error) {
 	return h, nil
 }
 
+// newDialer returns the dialer of upstream connections: with mark set,
+// every socket carries it (SO_MARK), which tells the datapath that the
+// connection comes from the proxy and for whom.
+func newDialer(mark uint32) *net.Dialer {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if mark != 0 {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
+			}); err != nil {
+				return err
+			}
+			if serr != nil {
+				return fmt.Errorf("set SO_MARK %#x: %w", mark, serr)
+			}
+			return nil
+		}
+	}
+	return d
+}
+
 // newTransport returns an HTTP/1.1-only upstream transport: applications
 // behind the proxy are spoken to as they were before the policy.
-func newTransport() *http.Transport {
+func newTransport(mark uint32) *http.Transport {
 	return &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         newDialer(mark).DialContext,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
 		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
@@ -115,7 +147,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RequestID: id,
 	}
 	if ci != nil {
-		rec.Destination = ci.dst
+		rec.Destination = ci.origin.Dst
+		rec.SrcIdentity = ci.origin.SrcIdentity
+		rec.DstIdentity = ci.origin.DstIdentity
+		rec.EndpointID = ci.origin.EndpointID
 	}
 	if src, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		rec.Source = src
@@ -151,7 +186,7 @@ func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 	if h.originating != nil {
 		pr.Out.URL.Scheme = "https"
 	}
-	pr.Out.URL.Host = ci.dst.String()
+	pr.Out.URL.Host = ci.origin.Dst.String()
 	// Out is a clone of In, so Host (the original authority) and the
 	// x-request-id set in ServeHTTP carry over; SetXForwarded adds
 	// x-forwarded-proto https when TLS was terminated here.
@@ -162,24 +197,42 @@ func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 // pooled per server name so a connection verified for one name never
 // carries a request for another.
 func (h *handler) roundTrip(r *http.Request) (*http.Response, error) {
+	var mark uint32
+	if ci, ok := r.Context().Value(ctxKey{}).(*connInfo); ok {
+		mark = ci.origin.Mark
+	}
 	if h.originating == nil {
-		return h.plain.RoundTrip(r)
+		return h.plainTransport(mark).RoundTrip(r)
 	}
 	name := r.Host
 	if host, _, err := net.SplitHostPort(name); err == nil {
 		name = host
 	}
-	tr, err := h.tlsTransport(name)
+	tr, err := h.tlsTransport(tlsPoolKey{name: name, mark: mark})
 	if err != nil {
 		return nil, err
 	}
 	return tr.RoundTrip(r)
 }
 
-func (h *handler) tlsTransport(name string) (*http.Transport, error) {
+// plainTransport returns the pool of plaintext upstream connections made
+// with mark. Marks are per client identity, a set the cluster bounds.
+func (h *handler) plainTransport(mark uint32) *http.Transport {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if tr, ok := h.tlsTr[name]; ok {
+	tr, ok := h.plainTr[mark]
+	if !ok {
+		tr = newTransport(mark)
+		h.plainTr[mark] = tr
+	}
+	return tr
+}
+
+func (h *handler) tlsTransport(key tlsPoolKey) (*http.Transport, error) {
+	name := key.name
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if tr, ok := h.tlsTr[key]; ok {
 		return tr, nil
 	}
 	if len(h.tlsTr) >= maxTLSTransports {
@@ -189,14 +242,15 @@ func (h *handler) tlsTransport(name string) (*http.Transport, error) {
 			break
 		}
 	}
-	tr := newTransport()
+	tr := newTransport(key.mark)
+	dialer := newDialer(key.mark)
 	tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		// Built per dial so a renewed CA or client certificate is used.
 		cfg, err := ClientTLS(h.certs, h.originating, name)
 		if err != nil {
 			return nil, err
 		}
-		raw, err := (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext(ctx, network, addr)
+		raw, err := dialer.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
@@ -207,7 +261,7 @@ func (h *handler) tlsTransport(name string) (*http.Transport, error) {
 		}
 		return c, nil
 	}
-	h.tlsTr[name] = tr
+	h.tlsTr[key] = tr
 	return tr, nil
 }
 
@@ -220,9 +274,11 @@ func (h *handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 }
 
 func (h *handler) closeIdle() {
-	h.plain.CloseIdleConnections()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	for _, tr := range h.plainTr {
+		tr.CloseIdleConnections()
+	}
 	for _, tr := range h.tlsTr {
 		tr.CloseIdleConnections()
 	}

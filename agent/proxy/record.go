@@ -27,6 +27,9 @@ type Record struct {
 	Time        time.Time
 	Source      netip.AddrPort // the client
 	Destination netip.AddrPort // the original destination
+	SrcIdentity uint32         // the client's security identity, 0 when unknown
+	DstIdentity uint32         // the destination's
+	EndpointID  uint16         // the local endpoint whose policy applied
 	Proto       string         // HTTP/1.1, HTTP/2.0
 	TLS         bool           // TLS was terminated
 	Method      string

@@ -28,11 +28,26 @@ type PortConfig struct {
 	// ImpliesMTLS makes a ca.crt in the terminating secret require client
 	// certificates even without trustedCA (--tls-ca-implies-mtls).
 	ImpliesMTLS bool
-	// OriginalDst returns where an accepted connection was going; the
-	// agent reads the socket's local address under IP_TRANSPARENT.
-	OriginalDst func(net.Conn) (netip.AddrPort, error)
+	// OriginalDst returns where an accepted connection was going and who
+	// sent it; the agent reads the socket's local address under
+	// IP_TRANSPARENT and the flow's identities from conntrack.
+	OriginalDst func(net.Conn) (Origin, error)
 	OnRecord    func(Record) // called after every request; may be nil
 	Logger      *slog.Logger
+}
+
+// Origin is what the agent knows about an accepted connection.
+type Origin struct {
+	Dst netip.AddrPort // the original destination
+	// SrcIdentity and DstIdentity are the security identities of the
+	// client and of the destination, for records.
+	SrcIdentity, DstIdentity uint32
+	// EndpointID is the local endpoint whose policy redirected the
+	// connection, for records.
+	EndpointID uint16
+	// Mark is the SO_MARK of the upstream connections made for this
+	// client (0: none). Upstream connections are pooled per mark.
+	Mark uint32
 }
 
 // Server serves one proxy listener.
@@ -84,7 +99,7 @@ func NewServer(cfg PortConfig) (*Server, error) {
 				c = tc.NetConn()
 			}
 			if dc, ok := c.(*dstConn); ok {
-				return context.WithValue(ctx, ctxKey{}, &connInfo{dst: dc.dst})
+				return context.WithValue(ctx, ctxKey{}, &connInfo{origin: dc.origin})
 			}
 			return ctx
 		},
@@ -122,18 +137,18 @@ func (s *Server) Close() error {
 	return err
 }
 
-// dstConn carries the original destination of an accepted connection
-// to the request handler.
+// dstConn carries the origin of an accepted connection to the request
+// handler.
 type dstConn struct {
 	net.Conn
-	dst netip.AddrPort
+	origin Origin
 }
 
 // dstListener asks the hook for every accepted connection's original
 // destination; a connection without one is dropped, not served.
 type dstListener struct {
 	net.Listener
-	hook func(net.Conn) (netip.AddrPort, error)
+	hook func(net.Conn) (Origin, error)
 	log  *slog.Logger
 }
 
@@ -143,12 +158,12 @@ func (l *dstListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		dst, err := l.hook(c)
+		o, err := l.hook(c)
 		if err != nil {
 			l.log.Warn("dropping proxied connection without original destination", "remote", c.RemoteAddr(), "err", err)
 			c.Close()
 			continue
 		}
-		return &dstConn{Conn: c, dst: dst}, nil
+		return &dstConn{Conn: c, origin: o}, nil
 	}
 }

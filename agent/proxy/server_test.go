@@ -89,7 +89,7 @@ type testProxy struct {
 func startProxy(t *testing.T, cfg PortConfig, dst netip.AddrPort) *testProxy {
 	t.Helper()
 	p := &testProxy{records: make(chan Record, 100), done: make(chan error, 1)}
-	cfg.OriginalDst = func(net.Conn) (netip.AddrPort, error) { return dst, nil }
+	cfg.OriginalDst = func(net.Conn) (Origin, error) { return Origin{Dst: dst, SrcIdentity: 1000, DstIdentity: 1001}, nil }
 	cfg.OnRecord = func(r Record) { p.records <- r }
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := NewServer(cfg)
@@ -456,7 +456,7 @@ func TestShutdown(t *testing.T) {
 
 func TestNewServerErrors(t *testing.T) {
 	store, _ := pki(t, nil)
-	dst := func(net.Conn) (netip.AddrPort, error) { return netip.AddrPort{}, nil }
+	dst := func(net.Conn) (Origin, error) { return Origin{}, nil }
 	tests := []struct {
 		name string
 		cfg  PortConfig

@@ -34,6 +34,35 @@
 #define NORI_IDENTITY_WORLD 2       /* anything outside the cluster */
 #define NORI_IDENTITY_REMOTE_NODE 6 /* another node of the cluster */
 
+/* skb->mark values shared with the agent's proxy (issue 5). Bits 8-11
+ * say what a mark means, so the values never collide with each other's
+ * fwmark rule:
+ * - TO_PROXY: set on packets steered to a proxy listener; the agent's
+ *   `fwmark 0x200/0xf00 lookup 2004` rule routes them locally, the only
+ *   way a packet for a container address reaches a host socket.
+ * - FROM_PROXY: set by the proxy (SO_MARK) on its upstream connections,
+ *   which are then never steered again, with the identity of the client
+ *   in the other bits (nori_mark_identity) so that the destination's
+ *   policy sees the client, not the host. */
+enum nori_marks {
+	NORI_MARK_MAGIC_MASK = 0xf00,
+	NORI_MARK_TO_PROXY = 0x200,
+	NORI_MARK_FROM_PROXY = 0x400,
+};
+
+/* nori_mark_identity decodes the client identity of a FROM_PROXY mark:
+ * identity bits 0-15 are mark bits 16-31, identity bits 16-23 mark bits
+ * 0-7 (24 bits: every cluster identity). */
+static __always_inline __u32 nori_mark_identity(__u32 mark)
+{
+	return (mark >> 16) | ((mark & 0xff) << 16);
+}
+
+static __always_inline int nori_mark_from_proxy(__u32 mark)
+{
+	return (mark & NORI_MARK_MAGIC_MASK) == NORI_MARK_FROM_PROXY;
+}
+
 /* Direction, seen from the endpoint, as in Cilium's metrics. */
 enum nori_dir {
 	NORI_DIR_UNKNOWN = 0,

@@ -139,8 +139,11 @@ static __always_inline int nori_ct_related(struct __sk_buff *skb, const struct n
 }
 
 /* nori_ct_lookup classifies p against the tracked flows and keeps the
- * hit entry alive. p must have been through nori_parse_l4. */
-static __always_inline int nori_ct_lookup(struct __sk_buff *skb, const struct nori_pkt *p, __u64 now)
+ * hit entry alive. p must have been through nori_parse_l4. *proxy_port
+ * is the proxy listener of a flow steered to the proxy, for packets of
+ * its first direction (replies come from the proxy itself), else 0. */
+static __always_inline int nori_ct_lookup(struct __sk_buff *skb, const struct nori_pkt *p, __u64 now,
+					  __u16 *proxy_port)
 {
 	struct nori_ct_key k = {};
 	struct nori_ct_value *v;
@@ -155,6 +158,7 @@ static __always_inline int nori_ct_lookup(struct __sk_buff *skb, const struct no
 		return NORI_CT_NEW;
 	}
 	flags = v->flags;
+	*proxy_port = v->proxy_port;
 	if (p->proto == NORI_IPPROTO_TCP) {
 		/* A new connection reusing the ports of a closing one gets a
 		 * fresh policy verdict. */
@@ -180,9 +184,11 @@ static __always_inline int nori_ct_lookup(struct __sk_buff *skb, const struct no
 }
 
 /* nori_ct_create tracks p's flow in both directions. Both entries carry
- * the identities of the flow's first packet (src = its sender). */
+ * the identities of the flow's first packet (src = its sender); only the
+ * forward one carries the proxy port. */
 static __always_inline void nori_ct_create(const struct nori_pkt *p, __u64 now, __u32 src_identity,
-					   __u32 dst_identity, __u16 ep_id, __u32 rule_id)
+					   __u32 dst_identity, __u16 ep_id, __u32 rule_id,
+					   __u16 proxy_port)
 {
 	struct nori_ct_key k = {}, r = {};
 	struct nori_ct_value v = {};
@@ -194,10 +200,12 @@ static __always_inline void nori_ct_create(const struct nori_pkt *p, __u64 now, 
 	v.dst_identity = dst_identity;
 	v.rule_id = rule_id;
 	v.ep_id = ep_id;
+	v.proxy_port = proxy_port;
 	/* A full LRU map evicts its oldest entries; a failed insert only
 	 * means the next packet is decided by policy again. */
 	bpf_map_update_elem(&nori_ct, &k, &v, BPF_ANY);
 	v.flags = NORI_CT_F_REPLY;
+	v.proxy_port = 0;
 	bpf_map_update_elem(&nori_ct, &r, &v, BPF_ANY);
 }
 

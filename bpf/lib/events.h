@@ -44,7 +44,7 @@ struct nori_event {
 	__u16 sport;       /* network order */
 	__u16 dport;       /* network order */
 	__u32 tunnel_endpoint; /* remote node, network order */
-	__u16 proxy_port;  /* issue 4: proxy port, host order */
+	__u16 proxy_port;  /* issue 5: proxy port of a redirect verdict, host order */
 	__u8 verdict;      /* issue 4: policy verdict */
 	__u8 pad;
 	__u32 rule_id;     /* issue 4: policy entry's rule_id */
@@ -57,7 +57,7 @@ struct nori_event {
 static __always_inline void nori_emit(struct __sk_buff *skb, __u8 type, __u8 subtype, __u8 dir,
 				      __u16 ep_id, __u32 src_identity, __u32 dst_identity,
 				      __u32 tunnel_endpoint, const struct nori_pkt *p,
-				      __u8 verdict, __u32 rule_id)
+				      __u8 verdict, __u32 rule_id, __u16 proxy_port)
 {
 	struct nori_event *ev;
 
@@ -80,6 +80,7 @@ static __always_inline void nori_emit(struct __sk_buff *skb, __u8 type, __u8 sub
 	ev->tunnel_endpoint = tunnel_endpoint;
 	ev->verdict = verdict;
 	ev->rule_id = rule_id;
+	ev->proxy_port = proxy_port;
 	if (p) {
 		ev->proto = p->proto;
 		ev->saddr = p->saddr;
@@ -95,7 +96,7 @@ static __always_inline void nori_emit_drop(struct __sk_buff *skb, __u8 reason, _
 					   __u16 ep_id, __u32 src_identity,
 					   const struct nori_pkt *p)
 {
-	nori_emit(skb, NORI_EVENT_DROP, reason, dir, ep_id, src_identity, 0, 0, p, 0, 0);
+	nori_emit(skb, NORI_EVENT_DROP, reason, dir, ep_id, src_identity, 0, 0, p, 0, 0, 0);
 }
 
 /* nori_emit_trace writes a trace event. tunnel_endpoint is the remote
@@ -106,7 +107,7 @@ static __always_inline void nori_emit_trace(struct __sk_buff *skb, __u8 point, _
 					    const struct nori_pkt *p)
 {
 	nori_emit(skb, NORI_EVENT_TRACE, point, dir, ep_id, src_identity, dst_identity, tunnel_endpoint,
-		  p, 0, 0);
+		  p, 0, 0, 0);
 }
 
 /* nori_drop counts, reports and drops a packet. */

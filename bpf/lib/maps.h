@@ -18,7 +18,7 @@
 enum nori_ep_flags {
 	NORI_EP_F_POLICY_INGRESS = 0x1, /* issue 4: enforce ingress policy */
 	NORI_EP_F_POLICY_EGRESS = 0x2,  /* issue 4: enforce egress policy */
-	NORI_EP_F_PROXY = 0x4,          /* issue 4: some port goes to the proxy */
+	NORI_EP_F_PROXY = 0x4,          /* issue 5: some port goes to the proxy */
 };
 
 /* A local container, keyed by its IPv4 address in network order. */
@@ -142,7 +142,7 @@ enum nori_policy_verdict {
 };
 
 enum nori_policy_flags {
-	NORI_POL_F_REDIRECT = 0x1, /* later: steer to the proxy at proxy_port */
+	NORI_POL_F_REDIRECT = 0x1, /* steer the flow to the proxy at proxy_port */
 };
 
 struct nori_policy_value {
@@ -192,7 +192,11 @@ struct nori_ct_value {
 	__u32 rule_id;      /* policy entry that allowed it, 0 = none */
 	__u16 ep_id;        /* endpoint whose program created it */
 	__u16 pad;
-	__u32 reserved[7];
+	/* issue 5: on the forward entry of a flow steered to the proxy, the
+	 * listener's port (host order), so later packets follow the first. */
+	__u16 proxy_port;
+	__u16 pad2;
+	__u32 reserved[6];
 };
 
 struct {
@@ -202,6 +206,18 @@ struct {
 	__uint(max_entries, 1 << 18);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nori_ct SEC(".maps");
+
+/* The agent's proxy listeners (issue 5), keyed by their port (host
+ * order): a flow whose policy entry says redirect is assigned to the
+ * listener of the entry's proxy_port. An entry vanishes with its socket,
+ * so flows to a stopped proxy fail closed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 4096);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nori_proxy_socks SEC(".maps");
 
 /* Events for `nori monitor`: drops now, policy verdicts and traces later. */
 struct {

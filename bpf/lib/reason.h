@@ -12,7 +12,7 @@ enum nori_reason {
 	NORI_REASON_PASS = 0,         /* handed to the node stack */
 	NORI_REASON_REDIRECT_LOCAL = 1, /* bpf_redirect_peer to a local endpoint */
 	NORI_REASON_REDIRECT_TUNNEL = 2, /* encapsulated to a remote node */
-	NORI_REASON_REDIRECT_PROXY = 3, /* issue 4: steered to the local proxy */
+	NORI_REASON_REDIRECT_PROXY = 3, /* issue 5: steered to the local proxy */
 	NORI_REASON_DECAP_LOCAL = 4,  /* from the overlay, redirected to a local endpoint */
 	NORI_REASON_DECAP_HOST = 5,   /* from the overlay, handed to the node stack */
 	NORI_REASON_ENCAP_HOST = 6,   /* sent by the node into the overlay, key set */
@@ -27,6 +27,8 @@ enum nori_reason {
 	NORI_DROP_REDIRECT = 136,     /* redirect helper failed */
 	NORI_DROP_SPOOF = 137,        /* issue 4: source address not the endpoint's */
 	NORI_DROP_TUNNEL_KEY = 138,   /* tunnel key could not be read or set */
+	NORI_DROP_NO_PROXY = 139,     /* issue 5: the flow's proxy listener is gone */
+	NORI_DROP_PROXY_PATH = 140,   /* issue 5: a proxied port reached on a path that cannot steer */
 };
 
 #endif

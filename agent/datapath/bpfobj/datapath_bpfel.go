@@ -49,7 +49,9 @@ type DatapathNoriCtValue struct {
 	RuleId      uint32
 	EpId        uint16
 	Pad         uint16
-	Reserved    [7]uint32
+	ProxyPort   uint16
+	Pad2        uint16
+	Reserved    [6]uint32
 }
 
 type DatapathNoriDir uint32
@@ -135,6 +137,14 @@ type DatapathNoriIpcacheValue struct {
 	Reserved       uint32
 }
 
+type DatapathNoriMarks uint32
+
+const (
+	DatapathNoriMarksNORI_MARK_MAGIC_MASK DatapathNoriMarks = 3840
+	DatapathNoriMarksNORI_MARK_TO_PROXY   DatapathNoriMarks = 512
+	DatapathNoriMarksNORI_MARK_FROM_PROXY DatapathNoriMarks = 1024
+)
+
 type DatapathNoriMetricsKey struct {
 	_        structs.HostLayout
 	Reason   uint8
@@ -213,6 +223,8 @@ const (
 	DatapathNoriReasonNORI_DROP_REDIRECT          DatapathNoriReason = 136
 	DatapathNoriReasonNORI_DROP_SPOOF             DatapathNoriReason = 137
 	DatapathNoriReasonNORI_DROP_TUNNEL_KEY        DatapathNoriReason = 138
+	DatapathNoriReasonNORI_DROP_NO_PROXY          DatapathNoriReason = 139
+	DatapathNoriReasonNORI_DROP_PROXY_PATH        DatapathNoriReason = 140
 )
 
 type DatapathNoriTracePoint uint32
@@ -233,6 +245,7 @@ const (
 	DatapathMapNoriIpcache        = "nori_ipcache"
 	DatapathMapNoriMetrics        = "nori_metrics"
 	DatapathMapNoriPolicy         = "nori_policy"
+	DatapathMapNoriProxySocks     = "nori_proxy_socks"
 	DatapathProgNoriFromContainer = "nori_from_container"
 	DatapathProgNoriFromOverlay   = "nori_from_overlay"
 	DatapathProgNoriToContainer   = "nori_to_container"
@@ -292,13 +305,14 @@ type DatapathProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathMapSpecs struct {
-	NoriConfig    *ebpf.MapSpec `ebpf:"nori_config"`
-	NoriCt        *ebpf.MapSpec `ebpf:"nori_ct"`
-	NoriEndpoints *ebpf.MapSpec `ebpf:"nori_endpoints"`
-	NoriEvents    *ebpf.MapSpec `ebpf:"nori_events"`
-	NoriIpcache   *ebpf.MapSpec `ebpf:"nori_ipcache"`
-	NoriMetrics   *ebpf.MapSpec `ebpf:"nori_metrics"`
-	NoriPolicy    *ebpf.MapSpec `ebpf:"nori_policy"`
+	NoriConfig     *ebpf.MapSpec `ebpf:"nori_config"`
+	NoriCt         *ebpf.MapSpec `ebpf:"nori_ct"`
+	NoriEndpoints  *ebpf.MapSpec `ebpf:"nori_endpoints"`
+	NoriEvents     *ebpf.MapSpec `ebpf:"nori_events"`
+	NoriIpcache    *ebpf.MapSpec `ebpf:"nori_ipcache"`
+	NoriMetrics    *ebpf.MapSpec `ebpf:"nori_metrics"`
+	NoriPolicy     *ebpf.MapSpec `ebpf:"nori_policy"`
+	NoriProxySocks *ebpf.MapSpec `ebpf:"nori_proxy_socks"`
 }
 
 // DatapathVariableSpecs contains global variables before they are loaded into the kernel.
@@ -328,13 +342,14 @@ func (o *DatapathObjects) Close() error {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathMaps struct {
-	NoriConfig    *ebpf.Map `ebpf:"nori_config"`
-	NoriCt        *ebpf.Map `ebpf:"nori_ct"`
-	NoriEndpoints *ebpf.Map `ebpf:"nori_endpoints"`
-	NoriEvents    *ebpf.Map `ebpf:"nori_events"`
-	NoriIpcache   *ebpf.Map `ebpf:"nori_ipcache"`
-	NoriMetrics   *ebpf.Map `ebpf:"nori_metrics"`
-	NoriPolicy    *ebpf.Map `ebpf:"nori_policy"`
+	NoriConfig     *ebpf.Map `ebpf:"nori_config"`
+	NoriCt         *ebpf.Map `ebpf:"nori_ct"`
+	NoriEndpoints  *ebpf.Map `ebpf:"nori_endpoints"`
+	NoriEvents     *ebpf.Map `ebpf:"nori_events"`
+	NoriIpcache    *ebpf.Map `ebpf:"nori_ipcache"`
+	NoriMetrics    *ebpf.Map `ebpf:"nori_metrics"`
+	NoriPolicy     *ebpf.Map `ebpf:"nori_policy"`
+	NoriProxySocks *ebpf.Map `ebpf:"nori_proxy_socks"`
 }
 
 func (m *DatapathMaps) Close() error {
@@ -346,6 +361,7 @@ func (m *DatapathMaps) Close() error {
 		m.NoriIpcache,
 		m.NoriMetrics,
 		m.NoriPolicy,
+		m.NoriProxySocks,
 	)
 }
 

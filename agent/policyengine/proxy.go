@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright The Nori Authors.
+
+package policyengine
+
+// proxyPortLocked is the proxy port for a redirecting key, 0 when no
+// listener can serve it: the datapath then drops the key's flows.
+func (e *Engine) proxyPortLocked(dir uint8, l7 string) uint16 {
+	if e.cfg.Proxy == nil {
+		e.log.Warn("policy redirects to the proxy, but the agent runs none: its flows are dropped")
+		return 0
+	}
+	port, err := e.cfg.Proxy.Port(dir, l7)
+	if err != nil {
+		e.log.Error("no proxy listener for a policy redirect: its flows are dropped", "err", err)
+		return 0
+	}
+	return port
+}
+
+// retainProxyLocked tells the proxy which listeners the policy maps still
+// name, as written or about to be written.
+func (e *Engine) retainProxyLocked() {
+	if e.cfg.Proxy == nil {
+		return
+	}
+	e.cfg.Proxy.Retain(e.proxyUseLocked())
+}
+
+func (e *Engine) proxyUseLocked() map[uint16]int {
+	use := map[uint16]int{}
+	for _, ep := range e.endpoints {
+		for k, v := range ep.want {
+			if v.ProxyPort != 0 {
+				use[v.ProxyPort]++
+			}
+			// A key being replaced keeps its old listener until the
+			// new value is written.
+			if old, ok := ep.applied[k]; ok && old.ProxyPort != 0 && old.ProxyPort != v.ProxyPort {
+				use[old.ProxyPort]++
+			}
+		}
+		for k, v := range ep.applied {
+			if _, ok := ep.want[k]; !ok && v.ProxyPort != 0 {
+				use[v.ProxyPort]++
+			}
+		}
+	}
+	return use
+}
+
+// Redirects is the number of policy map keys that send flows to the
+// proxy, for `nori status`.
+func (e *Engine) Redirects() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, ep := range e.endpoints {
+		for _, v := range ep.applied {
+			if v.ProxyPort != 0 {
+				n++
+			}
+		}
+	}
+	return n
+}
