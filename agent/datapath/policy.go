@@ -119,8 +119,10 @@ func policyValueToBPF(v PolicyValue) (bpfobj.DatapathNoriPolicyValue, error) {
 	if v.Verdict != PolicyAllow && v.Verdict != PolicyDeny {
 		return out, fmt.Errorf("policy verdict %d is neither allow (%d) nor deny (%d)", v.Verdict, PolicyAllow, PolicyDeny)
 	}
-	if v.Redirect && (v.Verdict != PolicyAllow || v.ProxyPort == 0) {
-		return out, fmt.Errorf("policy redirect needs an allow verdict and a proxy port")
+	// A redirect without a proxy port is valid: it is what the agent
+	// writes when no listener can serve it, and the datapath denies it.
+	if v.Redirect && v.Verdict != PolicyAllow {
+		return out, fmt.Errorf("policy redirect needs an allow verdict")
 	}
 	out.Verdict = v.Verdict
 	if v.Redirect {
