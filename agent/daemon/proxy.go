@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"net/netip"
+	"strings"
 
 	"github.com/nori-net/nori/agent/api"
 	"github.com/nori-net/nori/agent/datapath"
@@ -87,9 +88,13 @@ func (d *Daemon) proxyStatus() *api.ProxyStatus {
 		Denied:    st.Denied,
 		Failed:    st.Failed,
 	}
+	problems := append(d.policy.ProxyErrors(), st.Problems...)
 	// Without the routing, steered packets never reach a listener.
 	if err := hostnet.ProxyRoutingActive(); err != nil {
-		ps.State, ps.Message = "Failure", err.Error()
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		ps.State, ps.Message = "Failure", strings.Join(problems, "; ")
 	}
 	return ps
 }

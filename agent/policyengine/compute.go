@@ -36,6 +36,7 @@ func (e *Engine) computeLocked(epIDs []uint16, caller uint16) error {
 		}
 	}
 	var errs []error
+	e.proxyErrs = nil
 	for _, p := range added {
 		id, _ := e.cidrs.idOf(p)
 		if err := e.cfg.Datapath.UpsertIPCache(datapath.IPCacheEntry{Prefix: p, Identity: id}); err != nil {
@@ -65,7 +66,23 @@ func (e *Engine) computeLocked(epIDs []uint16, caller uint16) error {
 		}
 	}
 	e.retainProxyLocked()
+	e.proxyFailed = dedupErrs(e.proxyErrs)
+	e.proxyErrs = nil
 	return errors.Join(errs...)
+}
+
+// dedupErrs keeps one of each message: every key of a redirect fails the
+// same way.
+func dedupErrs(in []error) []error {
+	seen := map[string]bool{}
+	var out []error
+	for _, err := range in {
+		if !seen[err.Error()] {
+			seen[err.Error()] = true
+			out = append(out, err)
+		}
+	}
+	return out
 }
 
 // sweepCIDRLocked removes CIDR identities a previous agent run left in the

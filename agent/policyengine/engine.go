@@ -103,6 +103,11 @@ type Engine struct {
 	// pinned holds, per endpoint, the policy map keys found at start
 	// (written by the previous agent run) until the endpoint is seen.
 	pinned map[uint16]map[datapath.PolicyKey]datapath.PolicyValue
+	// proxyErrs collects, during one computation, the redirects no
+	// proxy listener serves; proxyFailed keeps them from the last one.
+	// Their flows are dropped (fail closed), so they do not fail the
+	// computation; the engine retries them in the background.
+	proxyErrs, proxyFailed []error
 
 	kick chan struct{}
 }
@@ -194,6 +199,9 @@ func (e *Engine) Endpoint(epID uint16, identity uint32, labels []string, current
 	}
 	err := e.computeLocked([]uint16{epID}, epID)
 	ep.flags = flagsOf(ep.status)
+	if len(e.proxyFailed) > 0 {
+		e.schedule() // the background computation retries and reports it
+	}
 	return ep.flags, err
 }
 
@@ -272,9 +280,15 @@ func (e *Engine) RuleLabels(id uint32) []string {
 	return rules[id-1].Labels.Strings()
 }
 
+// maxRetryDelay bounds the backoff between recomputations that keep
+// failing (a map that stays full, a proxy listener that cannot start).
+const maxRetryDelay = 10 * time.Second
+
 // Run recomputes every local endpoint's policy after changes until ctx
-// ends.
+// ends. A failed computation is retried, with a delay that doubles up
+// to maxRetryDelay while it keeps failing.
 func (e *Engine) Run(ctx context.Context) {
+	delay := e.cfg.Debounce
 	for {
 		select {
 		case <-ctx.Done():
@@ -282,33 +296,44 @@ func (e *Engine) Run(ctx context.Context) {
 		case <-e.kick:
 		}
 		// Let a burst of changes land first.
-		t := time.NewTimer(e.cfg.Debounce)
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
 		}
-		e.recompute()
+		if e.recompute() {
+			delay = e.cfg.Debounce
+		} else {
+			delay = min(2*delay, maxRetryDelay)
+		}
 	}
 }
 
-// recompute runs one background computation of every local endpoint.
-func (e *Engine) recompute() {
+// recompute runs one background computation of every local endpoint
+// and reports whether it succeeded; on failure it schedules a retry.
+func (e *Engine) recompute() bool {
 	e.mu.Lock()
 	if !e.synced && e.cfg.Mode != policy.ModeNever {
 		e.mu.Unlock()
-		return
+		return true
 	}
 	start := time.Now()
 	err := e.computeLocked(slices.Collect(maps.Keys(e.endpoints)), 0)
 	due := e.flagsDue
 	e.flagsDue = nil
 	n, rev := len(e.endpoints), e.rulesRev
+	proxyFailed := e.proxyFailed
 	e.mu.Unlock()
+	ok := err == nil && len(proxyFailed) == 0
 	if err != nil {
 		e.log.Error("recompute policy", "err", err)
-		e.schedule() // retry after the next debounce
+		e.schedule()
+	}
+	for _, perr := range proxyFailed {
+		e.log.Error("policy redirect without a proxy listener; retrying", "err", perr)
+		e.schedule()
 	}
 	for _, id := range due {
 		if e.cfg.SetFlags == nil {
@@ -317,6 +342,7 @@ func (e *Engine) recompute() {
 		if err := e.cfg.SetFlags(id); err != nil {
 			e.log.Error("write enforcement flags", "endpoint", id, "err", err)
 			e.schedule()
+			ok = false
 		}
 	}
 	if len(due) > 0 {
@@ -329,6 +355,7 @@ func (e *Engine) recompute() {
 		e.mu.Unlock()
 	}
 	e.log.Debug("policy recomputed", "endpoints", n, "revision", rev, "took", time.Since(start).Round(time.Microsecond))
+	return ok
 }
 
 // Flags returns the enforcement flags an endpoint must carry now and

@@ -3,16 +3,22 @@
 
 package policyengine
 
+import (
+	"errors"
+	"fmt"
+)
+
 // proxyPortLocked is the proxy port for a redirecting key, 0 when no
-// listener can serve it: the datapath then drops the key's flows.
+// listener can serve it: the datapath then drops the key's flows, and
+// the failure (kept in proxyErrs) makes the computation retry.
 func (e *Engine) proxyPortLocked(dir uint8, l7 string) uint16 {
 	if e.cfg.Proxy == nil {
-		e.log.Warn("policy redirects to the proxy, but the agent runs none: its flows are dropped")
+		e.proxyErrs = append(e.proxyErrs, errors.New("policy redirects to the proxy, but the agent runs none: its flows are dropped"))
 		return 0
 	}
 	port, err := e.cfg.Proxy.Port(dir, l7)
 	if err != nil {
-		e.log.Error("no proxy listener for a policy redirect: its flows are dropped", "err", err)
+		e.proxyErrs = append(e.proxyErrs, fmt.Errorf("no proxy listener for a policy redirect, its flows are dropped: %w", err))
 		return 0
 	}
 	return port
@@ -63,4 +69,16 @@ func (e *Engine) Redirects() int {
 		}
 	}
 	return n
+}
+
+// ProxyErrors are the redirects the last computation could not give a
+// listener, for `nori status`.
+func (e *Engine) ProxyErrors() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]string, len(e.proxyFailed))
+	for i, err := range e.proxyFailed {
+		out[i] = err.Error()
+	}
+	return out
 }

@@ -55,6 +55,9 @@ type handler struct {
 	certs       *CertStore
 	originating *policy.TLSContext
 
+	pool *upPool // the HTTP/1.1 path's upstream connections
+
+	// The HTTP/2 path's (net/http) upstream transports.
 	mu      sync.Mutex
 	plainTr map[uint32]*http.Transport     // by upstream mark
 	tlsTr   map[tlsPoolKey]*http.Transport // originating TLS
@@ -81,12 +84,7 @@ func newHandler(cfg *PortConfig) (*handler, error) {
 		plainTr:     map[uint32]*http.Transport{},
 		tlsTr:       map[tlsPoolKey]*http.Transport{},
 	}
-	if h.originating != nil {
-		// Fail at setup on a missing CA rather than on every request.
-		if _, err := ClientTLS(h.certs, h.originating, ""); err != nil {
-			return nil, err
-		}
-	}
+	h.pool = newUpPool(h)
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite:      h.rewrite,
 		Transport:    roundTripperFunc(h.roundTrip),
@@ -274,6 +272,7 @@ func (h *handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 }
 
 func (h *handler) closeIdle() {
+	h.pool.closeIdle(true)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, tr := range h.plainTr {

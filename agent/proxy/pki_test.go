@@ -19,7 +19,7 @@ type testCA struct {
 	pem []byte
 }
 
-func newTestCA(t *testing.T, cn string) *testCA {
+func newTestCA(t testing.TB, cn string) *testCA {
 	t.Helper()
 	ca := testpki.NewCA(t, cn)
 	return &testCA{CA: ca, pem: ca.PEM}
@@ -27,7 +27,7 @@ func newTestCA(t *testing.T, cn string) *testCA {
 
 // issue returns PEM certificate and key for cn, valid for dnsNames and
 // 127.0.0.1, usable by servers and clients.
-func (ca *testCA) issue(t *testing.T, cn string, dnsNames ...string) (certPEM, keyPEM []byte) {
+func (ca *testCA) issue(t testing.TB, cn string, dnsNames ...string) (certPEM, keyPEM []byte) {
 	t.Helper()
 	leaf := ca.Issue(t, cn, testpki.Options{DNSNames: dnsNames})
 	return leaf.CertPEM, leaf.Key
@@ -47,7 +47,7 @@ func (ca *testCA) keyPair(t *testing.T, cn string) tls.Certificate {
 
 // writeSecret writes files into dir/secret, each by rename so a reader
 // never sees half a file (as kubelet and cert-manager do).
-func writeSecret(t *testing.T, dir, secret string, files map[string][]byte) {
+func writeSecret(t testing.TB, dir, secret string, files map[string][]byte) {
 	t.Helper()
 	d := filepath.Join(dir, secret)
 	if err := os.MkdirAll(d, 0o700); err != nil {

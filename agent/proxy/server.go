@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/nori-net/nori/agent/policy"
@@ -34,6 +35,11 @@ type PortConfig struct {
 	OriginalDst func(net.Conn) (Origin, error)
 	OnRecord    func(Record) // called after every request; may be nil
 	Logger      *slog.Logger
+	// LateSecrets lets the server start while a secret's files are still
+	// missing or broken: handshakes (or upstream dials) fail until they
+	// are in place, and Check says what is wrong. Without it NewServer
+	// refuses such a configuration.
+	LateSecrets bool
 }
 
 // Origin is what the agent knows about an accepted connection.
@@ -52,11 +58,20 @@ type Origin struct {
 
 // Server serves one proxy listener.
 type Server struct {
-	cfg  PortConfig
-	tls  *tls.Config
-	h    *handler
-	http *http.Server
+	cfg   PortConfig
+	tls   *tls.Config
+	h     *handler
+	http  *http.Server // HTTP/2 connections only
+	h2    *connQueue
+	track *connTracker
+
+	mu      sync.Mutex
+	ln      net.Listener
+	closing bool
 }
+
+// handshakeTimeout bounds a downstream TLS handshake.
+const handshakeTimeout = 10 * time.Second
 
 // NewServer checks cfg (rules, certificate files) and returns a server
 // ready to Serve.
@@ -75,7 +90,7 @@ func NewServer(cfg PortConfig) (*Server, error) {
 		// beats silently allowing every name.
 		return nil, errors.New("new proxy server: serverNames without terminatingTLS is not supported")
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, track: newConnTracker()}
 	if cfg.TerminatingTLS != nil {
 		c, err := ServerTLS(cfg.Certs, cfg.TerminatingTLS, cfg.ServerNames, cfg.ImpliesMTLS)
 		if err != nil {
@@ -88,11 +103,14 @@ func NewServer(cfg PortConfig) (*Server, error) {
 		return nil, fmt.Errorf("new proxy server: %w", err)
 	}
 	s.h = h
+	if err := s.Check(); err != nil && !cfg.LateSecrets {
+		return nil, fmt.Errorf("new proxy server: %w", err)
+	}
 	s.http = &http.Server{
 		Handler:           h,
 		TLSConfig:         s.tls,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: headerTimeout,
+		IdleTimeout:       downstreamIdle,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if tc, ok := c.(*tls.Conn); ok {
@@ -107,34 +125,137 @@ func NewServer(cfg PortConfig) (*Server, error) {
 	return s, nil
 }
 
+// Check loads the certificates and CAs the server's TLS settings name and
+// reports the first that cannot be used.
+func (s *Server) Check() error {
+	if tc := s.cfg.TerminatingTLS; tc != nil {
+		if err := checkServerTLS(s.cfg.Certs, tc, s.cfg.ImpliesMTLS); err != nil {
+			return fmt.Errorf("terminatingTLS: %w", err)
+		}
+	}
+	if tc := s.cfg.OriginatingTLS; tc != nil {
+		if _, err := ClientTLS(s.cfg.Certs, tc, ""); err != nil {
+			return fmt.Errorf("originatingTLS: %w", err)
+		}
+	}
+	return nil
+}
+
 // Serve accepts connections on ln until Shutdown or Close; it then
 // returns nil. With terminatingTLS it negotiates HTTP/2 or HTTP/1.1 by
-// ALPN.
+// ALPN: HTTP/1.x connections take the proxy's own path (http1.go),
+// HTTP/2 ones go to net/http's server.
 func (s *Server) Serve(ln net.Listener) error {
-	var l net.Listener = &dstListener{Listener: ln, hook: s.cfg.OriginalDst, log: s.cfg.Logger}
-	if s.tls != nil {
-		l = tls.NewListener(l, s.tls)
-	}
-	err := s.http.Serve(l)
-	if errors.Is(err, http.ErrServerClosed) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
 		return nil
 	}
-	return fmt.Errorf("serve proxy: %w", err)
+	s.ln = ln
+	s.h2 = newConnQueue(ln.Addr())
+	s.mu.Unlock()
+	go func() {
+		if err := s.http.Serve(s.h2); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.cfg.Logger.Error("proxy HTTP/2 server stopped", "err", err)
+		}
+	}()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of file descriptors and the like: back off, as
+			// http.Server does.
+			if delay = min(max(2*delay, 5*time.Millisecond), time.Second); true {
+				s.cfg.Logger.Warn("proxy accept failed; retrying", "err", err, "in", delay)
+				time.Sleep(delay)
+			}
+			continue
+		}
+		delay = 0
+		go s.handle(c)
+	}
+}
+
+// handle serves one accepted connection.
+func (s *Server) handle(c net.Conn) {
+	o, err := s.cfg.OriginalDst(c)
+	if err != nil {
+		s.cfg.Logger.Warn("dropping proxied connection without original destination", "remote", c.RemoteAddr(), "err", err)
+		c.Close()
+		return
+	}
+	var conn net.Conn = c
+	if s.tls != nil {
+		tc := tls.Server(&dstConn{Conn: c, origin: o}, s.tls)
+		tc.SetDeadline(time.Now().Add(handshakeTimeout))
+		if err := tc.Handshake(); err != nil {
+			s.cfg.Logger.Debug("downstream tls handshake failed", "remote", c.RemoteAddr(), "err", err)
+			c.Close()
+			return
+		}
+		tc.SetDeadline(time.Time{})
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			if !s.h2.push(tc) {
+				tc.Close()
+			}
+			return
+		}
+		conn = tc
+	}
+	if !s.track.add(conn) {
+		conn.Close()
+		return
+	}
+	defer s.track.remove(conn)
+	s.h.serveHTTP1(conn, o, s.tls != nil, s.track)
 }
 
 // Shutdown stops accepting, lets requests in flight finish (until ctx
 // ends) and closes idle connections, downstream and upstream.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopAccepting()
 	err := s.http.Shutdown(ctx)
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for s.track.closeIdle() > 0 {
+		select {
+		case <-ctx.Done():
+			s.track.closeAll()
+			s.h.closeIdle()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 	s.h.closeIdle()
 	return err
 }
 
 // Close closes the listener and every connection at once.
 func (s *Server) Close() error {
+	s.stopAccepting()
 	err := s.http.Close()
+	s.track.closeAll()
 	s.h.closeIdle()
 	return err
+}
+
+func (s *Server) stopAccepting() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.h2 != nil {
+		s.h2.Close()
+	}
 }
 
 // dstConn carries the origin of an accepted connection to the request
@@ -142,28 +263,4 @@ func (s *Server) Close() error {
 type dstConn struct {
 	net.Conn
 	origin Origin
-}
-
-// dstListener asks the hook for every accepted connection's original
-// destination; a connection without one is dropped, not served.
-type dstListener struct {
-	net.Listener
-	hook func(net.Conn) (Origin, error)
-	log  *slog.Logger
-}
-
-func (l *dstListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		o, err := l.hook(c)
-		if err != nil {
-			l.log.Warn("dropping proxied connection without original destination", "remote", c.RemoteAddr(), "err", err)
-			c.Close()
-			continue
-		}
-		return &dstConn{Conn: c, origin: o}, nil
-	}
 }

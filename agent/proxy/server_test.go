@@ -155,7 +155,7 @@ func get(t *testing.T, c *http.Client, scheme, addr, path string, headers ...str
 }
 
 // pki is one terminating secret "web" with a server certificate for host.
-func pki(t *testing.T, extra map[string][]byte) (*CertStore, *testCA) {
+func pki(t testing.TB, extra map[string][]byte) (*CertStore, *testCA) {
 	t.Helper()
 	dir := t.TempDir()
 	ca := newTestCA(t, "nori test ca")
@@ -476,5 +476,38 @@ func TestNewServerErrors(t *testing.T) {
 				t.Fatalf("err %v, want mention of %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestLateSecret starts a terminating port before its secret exists, as
+// the agent does for a policy imported before its certificates: clients
+// fail until the files appear, then succeed without a restart.
+func TestLateSecret(t *testing.T) {
+	up := newUpstream(t)
+	dir := t.TempDir()
+	store := NewCertStore(dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cfg := PortConfig{Certs: store, TerminatingTLS: terminating("")}
+	if _, err := NewServer(PortConfig{Certs: store, TerminatingTLS: terminating(""),
+		OriginalDst: func(net.Conn) (Origin, error) { return Origin{}, nil }}); err == nil {
+		t.Fatal("NewServer without LateSecrets accepted a missing secret")
+	}
+	cfg.LateSecrets = true
+	p := startProxy(t, cfg, up.addr(t))
+	if err := p.srv.Check(); err == nil || !strings.Contains(err.Error(), "web/tls.crt") {
+		t.Fatalf("Check before the secret = %v, want the missing web/tls.crt named", err)
+	}
+	ca := newTestCA(t, "late ca")
+	c := client(ca, host, false)
+	if _, _, err := get(t, c, "https", p.addr, "/"); err == nil {
+		t.Fatal("a handshake succeeded without a certificate")
+	}
+	crt, key := ca.issue(t, host, host)
+	writeSecret(t, dir, "web", map[string][]byte{"tls.crt": crt, "tls.key": key})
+	if err := p.srv.Check(); err != nil {
+		t.Fatalf("Check after the secret: %v", err)
+	}
+	resp, _, err := get(t, c, "https", p.addr, "/")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the secret appeared: %v %v", resp, err)
 	}
 }

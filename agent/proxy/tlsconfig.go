@@ -24,20 +24,6 @@ func ServerTLS(store *CertStore, tc *policy.TLSContext, serverNames []string, im
 		return nil, errors.New("build server tls config: terminatingTLS without secret")
 	}
 	secret := tc.Secret.Name
-	// Load once now so a missing or broken secret is reported when the
-	// port is set up, not at the first client.
-	if _, err := store.Get(secret, tc.Certificate, tc.PrivateKey); err != nil {
-		return nil, fmt.Errorf("build server tls config: %w", err)
-	}
-	caFile := tc.TrustedCA
-	if caFile == "" && impliesMTLS && store.Has(secret, DefaultCAFile) {
-		caFile = DefaultCAFile
-	}
-	if caFile != "" {
-		if _, err := store.CA(secret, caFile); err != nil {
-			return nil, fmt.Errorf("build server tls config: %w", err)
-		}
-	}
 	names := make(map[string]bool, len(serverNames))
 	for _, n := range serverNames {
 		names[strings.ToLower(strings.TrimSuffix(n, "."))] = true
@@ -55,6 +41,7 @@ func ServerTLS(store *CertStore, tc *policy.TLSContext, serverNames []string, im
 		if err != nil {
 			return nil, err
 		}
+		caFile := serverCAFile(store, tc, impliesMTLS)
 		c := &tls.Config{
 			MinVersion:   tls.VersionTLS12,
 			NextProtos:   []string{"h2", "http/1.1"},
@@ -71,6 +58,33 @@ func ServerTLS(store *CertStore, tc *policy.TLSContext, serverNames []string, im
 		return c, nil
 	}
 	return base, nil
+}
+
+// serverCAFile is the CA that client certificates must chain to, ""
+// when none are required. Looked up per handshake, so a ca.crt added
+// under --tls-ca-implies-mtls takes effect like a renewed certificate.
+func serverCAFile(store *CertStore, tc *policy.TLSContext, impliesMTLS bool) string {
+	if tc.TrustedCA != "" {
+		return tc.TrustedCA
+	}
+	if impliesMTLS && store.Has(tc.Secret.Name, DefaultCAFile) {
+		return DefaultCAFile
+	}
+	return ""
+}
+
+// checkServerTLS loads what a terminating port needs now, so that a
+// missing or broken secret is reported rather than met by each client.
+func checkServerTLS(store *CertStore, tc *policy.TLSContext, impliesMTLS bool) error {
+	if _, err := store.Get(tc.Secret.Name, tc.Certificate, tc.PrivateKey); err != nil {
+		return err
+	}
+	if ca := serverCAFile(store, tc, impliesMTLS); ca != "" {
+		if _, err := store.CA(tc.Secret.Name, ca); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ClientTLS builds the configuration for originating TLS towards the

@@ -142,6 +142,9 @@ func (m *Manager) start(k key) (*listener, error) {
 		OriginalDst:    m.originOf(l.port),
 		OnRecord:       m.recorder(k.dir, l.port),
 		Logger:         m.log.With("port", l.port),
+		// A policy may well come before its certificates: the port
+		// then refuses handshakes until they are written.
+		LateSecrets: true,
 	})
 	if err != nil {
 		ln.Close()
@@ -158,6 +161,9 @@ func (m *Manager) start(k key) (*listener, error) {
 		}
 	}()
 	m.log.Info("proxy listener started", "port", l.port, "dir", dirName(k.dir), "l7", k.l7)
+	if err := srv.Check(); err != nil {
+		m.log.Warn("proxy listener cannot serve yet", "port", l.port, "err", err)
+	}
 	return l, nil
 }
 
@@ -253,6 +259,8 @@ type Status struct {
 	Ports     []uint16
 	// Requests by outcome since the agent started.
 	Forwarded, Denied, Failed uint64
+	// Problems say which listeners cannot serve now (a secret missing).
+	Problems []string
 }
 
 // Status returns the current state.
@@ -260,10 +268,14 @@ func (m *Manager) Status() Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := Status{Listeners: len(m.byPort)}
-	for port := range m.byPort {
+	for port, l := range m.byPort {
 		s.Ports = append(s.Ports, port)
 		s.Redirects += m.use[port]
+		if err := l.srv.Check(); err != nil {
+			s.Problems = append(s.Problems, fmt.Sprintf("port %d: %v", port, err))
+		}
 	}
+	sort.Strings(s.Problems)
 	sort.Slice(s.Ports, func(i, j int) bool { return s.Ports[i] < s.Ports[j] })
 	s.Forwarded, s.Denied, s.Failed = m.forwarded.Load(), m.denied.Load(), m.failed.Load()
 	return s
