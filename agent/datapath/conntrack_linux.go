@@ -30,19 +30,39 @@ func (d *Datapath) ListCT() ([]CTEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list conntrack: %w", err)
 	}
-	var (
-		k   bpfobj.DatapathNoriCtKey
-		v   bpfobj.DatapathNoriCtValue
-		out []CTEntry
-	)
-	it := d.objs.NoriCt.Iterate()
-	for it.Next(&k, &v) {
+	var out []CTEntry
+	if err := d.walkCT(func(k bpfobj.DatapathNoriCtKey, v bpfobj.DatapathNoriCtValue) {
 		out = append(out, ctFromBPF(k, v, now))
-	}
-	if err := it.Err(); err != nil {
+	}); err != nil {
 		return nil, fmt.Errorf("list conntrack: %w", err)
 	}
 	return out, nil
+}
+
+// ctBatch is how many entries one batch syscall reads. A hash map
+// returns whole buckets, so it must exceed the longest bucket.
+const ctBatch = 4096
+
+// walkCT calls fn for every conntrack entry. It reads the map in batches:
+// a walk with get-next-key and one lookup per entry costs two syscalls
+// per flow, which under many short connections (hundreds of thousands of
+// entries) is real CPU taken from the node every GC round.
+func (d *Datapath) walkCT(fn func(bpfobj.DatapathNoriCtKey, bpfobj.DatapathNoriCtValue)) error {
+	keys := make([]bpfobj.DatapathNoriCtKey, ctBatch)
+	vals := make([]bpfobj.DatapathNoriCtValue, ctBatch)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := d.objs.NoriCt.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			fn(keys[i], vals[i])
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // GCConntrack deletes the expired conntrack entries and returns how many
@@ -54,19 +74,16 @@ func (d *Datapath) GCConntrack() (int, error) {
 		return 0, fmt.Errorf("gc conntrack: %w", err)
 	}
 	var (
-		k       bpfobj.DatapathNoriCtKey
 		v       bpfobj.DatapathNoriCtValue
 		expired []bpfobj.DatapathNoriCtKey
 	)
-	// Deleting while iterating a hash map can restart or skip the walk:
+	// Deleting while walking a hash map can restart or skip the walk:
 	// collect first.
-	it := d.objs.NoriCt.Iterate()
-	for it.Next(&k, &v) {
+	if err := d.walkCT(func(k bpfobj.DatapathNoriCtKey, v bpfobj.DatapathNoriCtValue) {
 		if int64(v.Expires) <= now {
 			expired = append(expired, k)
 		}
-	}
-	if err := it.Err(); err != nil {
+	}); err != nil {
 		return 0, fmt.Errorf("gc conntrack: %w", err)
 	}
 	n := 0

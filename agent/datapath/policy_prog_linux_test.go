@@ -422,3 +422,37 @@ func TestConntrackExpiryAndGC(t *testing.T) {
 		t.Fatalf("after GC: %+v", ct)
 	}
 }
+
+// TestConntrackGCManyEntries walks a table larger than one batch: every
+// expired entry goes, every live one stays.
+func TestConntrackGCManyEntries(t *testing.T) {
+	f := newPolicyFixture(t, ConfigPolicy)
+	now, err := monotonicNow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const flows = 3*ctBatch + 17
+	for i := range flows {
+		k := bpfobj.DatapathNoriCtKey{Saddr: uint32(i), Daddr: 1, Sport: uint16(i), Dport: 80, Proto: protoTCP}
+		v := bpfobj.DatapathNoriCtValue{Expires: uint64(now) + uint64(time.Hour)}
+		if i%2 == 0 {
+			v.Expires = uint64(now) - uint64(time.Second)
+		}
+		if err := f.objs.NoriCt.Put(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := f.dp.GCConntrack()
+	if want := (flows + 1) / 2; err != nil || n != want {
+		t.Fatalf("GCConntrack = %d, %v; want %d", n, err, want)
+	}
+	ct := f.ct()
+	if want := flows / 2; len(ct) != want {
+		t.Fatalf("%d entries left, want the %d live ones", len(ct), want)
+	}
+	for _, e := range ct {
+		if e.Expires <= 0 {
+			t.Fatalf("expired entry left: %+v", e)
+		}
+	}
+}

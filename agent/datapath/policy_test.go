@@ -79,7 +79,8 @@ func TestPolicyValueCodec(t *testing.T) {
 		{PolicyValue{Verdict: PolicyAllow, Redirect: true, ProxyPort: 15001}, false},
 		{PolicyValue{Verdict: 0}, true},
 		{PolicyValue{Verdict: PolicyDeny, Redirect: true, ProxyPort: 1}, true},
-		{PolicyValue{Verdict: PolicyAllow, Redirect: true}, true},
+		// No listener: valid, the datapath denies it (TestProxyRedirect).
+		{PolicyValue{Verdict: PolicyAllow, Redirect: true}, false},
 	}
 	for _, tt := range tests {
 		v, err := policyValueToBPF(tt.in)
