@@ -227,6 +227,9 @@ func (d *Daemon) start(ctx context.Context) error {
 	if err := d.startMonitor(bgCtx); err != nil {
 		return err
 	}
+	if err := d.startMetrics(bgCtx); err != nil {
+		return err
+	}
 
 	d.srv, err = server.Listen(cfg.Socket, server.Backend{
 		Endpoints:  d.eps,
