@@ -20,7 +20,7 @@ say() { echo "install-test-deps: $*"; }
 # --- Debian packages -------------------------------------------------------
 packages="clang-14 llvm-14 libbpf-dev bpftool iproute2 iputils-ping iperf3 nftables
 iptables busybox-static containernetworking-plugins runc containerd podman docker.io
-etcd-server etcd-client netcat-openbsd curl file"
+etcd-server etcd-client netcat-openbsd curl file nginx-light"
 # One dpkg-query for all packages keeps the warm path fast.
 # shellcheck disable=SC2086 # word splitting of the list is intended
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' $packages 2>/dev/null | awk '/ install ok installed$/ {print $1}')
@@ -32,7 +32,8 @@ if [ -n "$missing" ]; then
 	say "installing Debian packages:$missing"
 	# The tests start their own containerd, dockerd and etcd per simulated
 	# host; daemons that postinst scripts start would hold /run/containerd,
-	# /var/run/docker.sock and port 2379. policy-rc.d stops invoke-rc.d and
+	# /var/run/docker.sock and port 2379 (and nginx, the bench's TLS anchor,
+	# port 80 in the root netns). policy-rc.d stops invoke-rc.d and
 	# deb-systemd-invoke from starting anything while we install.
 	policy=/usr/sbin/policy-rc.d
 	own_policy=""

@@ -34,7 +34,7 @@ type bench struct {
 	ctx   context.Context // ends on Ctrl-C / SIGTERM
 	out   io.Writer       // where the tables go
 	ns    string          // prefix of this run's netns names
-	tools string          // directory holding cnidriver and rr
+	tools string          // directory holding cnidriver, rr and https
 	host  *harness.Host   // the simulated host running nori-agent
 }
 
@@ -76,8 +76,8 @@ func TestBench(t *testing.T) {
 		fmt.Fprintf(b.out, "%s", v)
 	}
 
-	// NORI_BENCH_ONLY=cross (or policy) runs the multi-host (or policy)
-	// part alone, for work on it.
+	// NORI_BENCH_ONLY=cross (policy, proxy) runs the multi-host (policy,
+	// TLS proxy) part alone, for work on it.
 	only := os.Getenv("NORI_BENCH_ONLY")
 	if only == "" {
 		b.cniLatency()
@@ -91,6 +91,10 @@ func TestBench(t *testing.T) {
 	}
 	if only == "" || only == "policy" {
 		b.policy()
+		b.checkInterrupted()
+	}
+	if only == "" || only == "proxy" {
+		b.proxy()
 	}
 	fmt.Fprintf(b.out, "\nbench finished in %s; load average now %s\n", time.Since(start).Round(time.Second), loadavg())
 }
@@ -117,7 +121,7 @@ func (b *bench) buildTools() {
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	for _, name := range []string{"cnidriver", "rr"} {
+	for _, name := range []string{"cnidriver", "rr", "https"} {
 		cmd := exec.CommandContext(b.ctx, goBin, "build", "-trimpath", "-o", filepath.Join(b.tools, name), "./tests/bench/"+name)
 		cmd.Dir = harness.RepoRoot()
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

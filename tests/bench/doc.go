@@ -2,7 +2,7 @@
 // Copyright The Nori Authors.
 
 // Package bench is `make bench`: it measures Nori against the anchors named
-// in issue 2 and prints tables with ratios.
+// in the issues and prints tables with ratios.
 //
 //  1. CNI ADD and DEL latency through libcni (cnidriver, run in a simulated
 //     host's netns as a runtime would) for Nori and the reference bridge +
@@ -26,6 +26,13 @@
 //     same through 0, 1 000 and 10 000 iptables rules in a FORWARD chain
 //     (the anchor); and the time from `nori policy import` of 1 000 and
 //     10 000 rules on host 1 until every host of three enforces them.
+//  6. TLS-terminating proxy (issue 5), on a host of its own with
+//     --certificates-directory: HTTPS GET requests/s and p50/p99 from a
+//     client container through Nori's terminating proxy (policy
+//     terminatingTLS on 443), with keep-alive and with a new connection per
+//     request, beside Debian's nginx terminating TLS in front of the same
+//     backend (the anchor) and the backend in plain HTTP (the limit). Both
+//     get the same client offering X25519 only.
 //
 // The benchmark is a Go test behind the `bench` build tag, because the
 // simulated-host harness takes a testing.TB:
@@ -33,7 +40,7 @@
 //	NORI_BIN_DIR=$PWD/bin go test -count=1 -tags bench -run TestBench -v -timeout 20m ./tests/bench
 //
 // NORI_BENCH_ONLY=cross runs parts 3 and 4 alone, NORI_BENCH_ONLY=policy
-// part 5.
+// part 5, NORI_BENCH_ONLY=proxy part 6.
 //
 // It needs root, iperf3 and the reference CNI plugins; a missing one fails
 // the run. Everything it creates is removed on return, also after Ctrl-C.
