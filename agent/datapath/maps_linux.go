@@ -59,6 +59,22 @@ func (d *Datapath) DeleteEndpoint(ip netip.Addr) error {
 	return nil
 }
 
+// LookupEndpoint returns the local endpoint with address ip, if any.
+func (d *Datapath) LookupEndpoint(ip netip.Addr) (Endpoint, bool, error) {
+	if err := ipv4("endpoint IP", ip); err != nil {
+		return Endpoint{}, false, fmt.Errorf("lookup endpoint: %w", err)
+	}
+	var v bpfobj.DatapathNoriEndpoint
+	k := ip.As4()
+	if err := d.objs.NoriEndpoints.Lookup(k, &v); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return Endpoint{}, false, nil
+		}
+		return Endpoint{}, false, fmt.Errorf("lookup endpoint %v: %w", ip, err)
+	}
+	return endpointFromBPF(k, v), true, nil
+}
+
 // ListEndpoints returns every local endpoint in the map.
 func (d *Datapath) ListEndpoints() ([]Endpoint, error) {
 	var (

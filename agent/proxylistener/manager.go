@@ -26,6 +26,7 @@ type Datapath interface {
 	RegisterProxyListener(port uint16, ln syscall.Conn) error
 	UnregisterProxyListener(port uint16) error
 	LookupCT(proto uint8, src, dst netip.AddrPort) (datapath.CTEntry, bool, error)
+	LookupEndpoint(ip netip.Addr) (datapath.Endpoint, bool, error)
 }
 
 // Config configures a Manager.
@@ -139,7 +140,7 @@ func (m *Manager) start(k key) (*listener, error) {
 		ServerNames:    set.ServerNames,
 		HTTP:           set.HTTP,
 		ImpliesMTLS:    m.cfg.ImpliesMTLS,
-		OriginalDst:    m.originOf(l.port),
+		OriginalDst:    m.originOf(k.dir, l.port),
 		OnRecord:       m.recorder(k.dir, l.port),
 		Logger:         m.log.With("port", l.port),
 		// A policy may well come before its certificates: the port
@@ -173,7 +174,7 @@ func (m *Manager) start(k key) (*listener, error) {
 // identity. A connection without such an entry did not come through a
 // redirect (something on the node dialled the loopback port) and is
 // refused.
-func (m *Manager) originOf(port uint16) func(net.Conn) (proxy.Origin, error) {
+func (m *Manager) originOf(dir uint8, port uint16) func(net.Conn) (proxy.Origin, error) {
 	return func(c net.Conn) (proxy.Origin, error) {
 		local, err := netip.ParseAddrPort(c.LocalAddr().String())
 		if err != nil {
@@ -190,13 +191,23 @@ func (m *Manager) originOf(port uint16) func(net.Conn) (proxy.Origin, error) {
 		if !ok || e.ProxyPort != port {
 			return proxy.Origin{}, fmt.Errorf("no redirected flow %v → %v for proxy port %d", remote, local, port)
 		}
-		return proxy.Origin{
+		o := proxy.Origin{
 			Dst:         local,
 			SrcIdentity: e.SrcIdentity,
 			DstIdentity: e.DstIdentity,
-			EndpointID:  e.EndpointID,
 			Mark:        datapath.UpstreamMark(e.SrcIdentity),
-		}, nil
+		}
+		// Records name the endpoint whose policy sent the flow here: the
+		// destination for ingress rules, the client for egress ones.
+		// (Conntrack names whichever program saw the flow first.)
+		owner := local.Addr()
+		if dir == policymap.DirEgress {
+			owner = remote.Addr()
+		}
+		if ep, ok, err := m.cfg.Datapath.LookupEndpoint(owner); err == nil && ok {
+			o.EndpointID = ep.ID
+		}
+		return o, nil
 	}
 }
 

@@ -34,7 +34,7 @@ const (
 	// proxyLimitPort is the backend again, plain HTTP with no proxy.
 	proxyLimitPort = "8080"
 
-	proxyRounds      = 3
+	proxyRounds      = 5
 	proxySeconds     = 5
 	proxyWarmup      = time.Second
 	proxyConcurrency = 16
