@@ -240,11 +240,15 @@ func (hc *http1Conn) dropUpstream() {
 	}
 }
 
+// maxDrain is how much of a refused request's body is read to keep the
+// connection; a longer body closes it instead.
+const maxDrain = 1 << 20
+
 // reply answers a request the proxy itself decides, and reports whether
 // the connection can go on (the unread request body is drained first).
 func (hc *http1Conn) reply(req *http.Request, status int, body string) bool {
-	_, err := io.Copy(io.Discard, io.LimitReader(req.Body, 1<<20))
-	more := err == nil && !req.Close
+	n, err := io.Copy(io.Discard, io.LimitReader(req.Body, maxDrain+1))
+	more := err == nil && n <= maxDrain && !req.Close
 	resp := &http.Response{
 		StatusCode: status, ProtoMajor: 1, ProtoMinor: 1, Request: req,
 		Header:        http.Header{"Content-Type": {"text/plain; charset=utf-8"}},

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nori-net/nori/agent/policy"
 )
 
 // rawUpstream is an HTTP/1.1 server that counts its connections.
@@ -223,5 +225,26 @@ func TestHTTP1Upgrade(t *testing.T) {
 	buf := make([]byte, 4)
 	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "ping" {
 		t.Fatalf("through the tunnel: %q %v", buf, err)
+	}
+}
+
+// TestHTTP1DeniedBodies: a refused request's body is drained so the
+// connection goes on, unless it is too long to drain.
+func TestHTTP1DeniedBodies(t *testing.T) {
+	u := newRawUpstream(t, func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
+	p := startProxy(t, PortConfig{HTTP: []policy.PortRuleHTTP{{Method: "GET"}}}, netip.MustParseAddrPort(u.srv.Listener.Addr().String()))
+	c, br := dialPlain(t, p)
+	resp, body := roundTripRaw(t, c, br, "POST / HTTP/1.1\r\nHost: web.example\r\nContent-Length: 5\r\n\r\nhello")
+	if resp.StatusCode != http.StatusForbidden || body != accessDenied || resp.Close {
+		t.Fatalf("small denied POST: %d %q close=%v, want 403 Access denied, kept alive", resp.StatusCode, body, resp.Close)
+	}
+	if resp, body := roundTripRaw(t, c, br, "GET / HTTP/1.1\r\nHost: web.example\r\n\r\n"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("GET after the drained body: %d %q", resp.StatusCode, body)
+	}
+	big := strings.Repeat("x", maxDrain+10)
+	go io.WriteString(c, fmt.Sprintf("POST / HTTP/1.1\r\nHost: web.example\r\nContent-Length: %d\r\n\r\n%s", len(big), big))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusForbidden || !resp.Close {
+		t.Fatalf("big denied POST: %v %v, want 403 with Connection: close", resp, err)
 	}
 }
