@@ -30,6 +30,7 @@ const (
 	PathEndpointDelete = "/v1/endpoints/delete" // POST EndpointDeleteRequest
 	PathEndpointCheck  = "/v1/endpoints/check"  // POST EndpointCheckRequest
 	PathEndpointGC     = "/v1/endpoints/gc"     // POST GCRequest
+	PathEndpointLabels = "/v1/endpoints/labels" // POST EndpointLabelsRequest
 	PathIdentities     = "/v1/identities"
 	PathNodes          = "/v1/nodes"
 	PathNodeDelete     = "/v1/nodes/delete" // POST NodeDeleteRequest
@@ -187,6 +188,12 @@ func (c *Client) EndpointCreate(ctx context.Context, req *EndpointRequest) (*End
 // EndpointDelete disconnects a container.
 func (c *Client) EndpointDelete(ctx context.Context, req *EndpointDeleteRequest) error {
 	return c.do(ctx, http.MethodPost, PathEndpointDelete, req, nil)
+}
+
+// EndpointLabels gives an endpoint created without labels its runtime,
+// name and labels.
+func (c *Client) EndpointLabels(ctx context.Context, req *EndpointLabelsRequest) error {
+	return c.do(ctx, http.MethodPost, PathEndpointLabels, req, nil)
 }
 
 // EndpointCheck verifies a container's endpoint.

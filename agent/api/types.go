@@ -170,6 +170,27 @@ type EndpointDeleteRequest struct {
 	Netns string `json:"netns,omitempty"`
 }
 
+// EndpointLabelsRequest tells the agent a container's runtime, name and
+// labels after the endpoint was created without them: the Docker driver
+// learns them from Docker's API only after Join returns (Docker holds the
+// container lock during Join). The agent filters the labels as it does
+// for the labels it resolves itself, allocates the identity and marks the
+// endpoint ready.
+type EndpointLabelsRequest struct {
+	Attachment
+	Runtime string `json:"runtime,omitempty"`
+	// RuntimeContainerID is the runtime's own container ID when the
+	// attachment carries another (Docker: the endpoint ID).
+	RuntimeContainerID string            `json:"runtimeContainerID,omitempty"`
+	Name               string            `json:"name,omitempty"`
+	Labels             map[string]string `json:"labels"`
+	// Network is the runtime's network name, for `nori endpoint list`.
+	Network string `json:"network,omitempty"`
+	// Netns is where the container end of the veth lives now (Docker's
+	// SandboxKey), recorded for display.
+	Netns string `json:"netns,omitempty"`
+}
+
 // EndpointCheckRequest asks the agent to verify an endpoint against what
 // the runtime believes (CNI CHECK).
 type EndpointCheckRequest struct {

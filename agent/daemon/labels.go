@@ -37,3 +37,6 @@ func (s labelSource) Resolve(ctx context.Context, l endpoint.Lookup) (string, st
 	}
 	return info.Runtime, info.Name, s.filter.IdentityLabels(info.Labels), nil
 }
+
+// IdentityLabels filters labels a caller (the Docker driver) supplies.
+func (s labelSource) IdentityLabels(l map[string]string) []string { return s.filter.IdentityLabels(l) }

@@ -19,20 +19,27 @@ import (
 
 // Endpoint is the persisted record of one container attachment.
 type Endpoint struct {
-	ID           uint16            `json:"id"`
-	ContainerID  string            `json:"containerID"`
-	IfName       string            `json:"ifName"`
-	Netns        string            `json:"netns"`
-	Network      string            `json:"network,omitempty"`
-	Runtime      string            `json:"runtime,omitempty"`
-	Name         string            `json:"name,omitempty"`
-	Args         map[string]string `json:"args,omitempty"`
-	IPs          []netip.Addr      `json:"ips"`
-	HostIfName   string            `json:"hostIfName"`
-	HostIfIndex  int               `json:"hostIfIndex"`
-	HostMAC      string            `json:"hostMAC"`
-	ContainerMAC string            `json:"containerMAC"`
-	MTU          int               `json:"mtu"`
+	ID          uint16            `json:"id"`
+	ContainerID string            `json:"containerID"`
+	IfName      string            `json:"ifName"`
+	Netns       string            `json:"netns"`
+	Network     string            `json:"network,omitempty"`
+	Runtime     string            `json:"runtime,omitempty"`
+	Name        string            `json:"name,omitempty"`
+	Args        map[string]string `json:"args,omitempty"`
+	IPs         []netip.Addr      `json:"ips"`
+	HostIfName  string            `json:"hostIfName"`
+	// HostOnly: the container end was created in the host namespace and
+	// handed to the runtime (Docker moves it); the agent never configures
+	// or checks the container side.
+	HostOnly bool `json:"hostOnly,omitempty"`
+	// RuntimeContainerID is the runtime's container ID when ContainerID
+	// is another key (Docker: the endpoint ID).
+	RuntimeContainerID string `json:"runtimeContainerID,omitempty"`
+	HostIfIndex        int    `json:"hostIfIndex"`
+	HostMAC            string `json:"hostMAC"`
+	ContainerMAC       string `json:"containerMAC"`
+	MTU                int    `json:"mtu"`
 	// Labels are the identity-relevant labels, "source:key=value".
 	Labels        []string          `json:"labels"`
 	Identity      uint32            `json:"identity"`
@@ -106,6 +113,12 @@ type LabelSource interface {
 	// Synchronous says whether Resolve may run during ADD (the runtime
 	// does not hold a lock that Resolve would wait for).
 	Synchronous(ep Lookup) bool
+}
+
+// LabelFilter is implemented by a LabelSource that can filter labels the
+// caller supplies (the Docker driver) the way it filters its own.
+type LabelFilter interface {
+	IdentityLabels(labels map[string]string) []string
 }
 
 // Lookup is what a LabelSource gets to identify a container.

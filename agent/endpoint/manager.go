@@ -168,7 +168,7 @@ func (m *Manager) Create(ctx context.Context, req *api.EndpointRequest) (*api.En
 	old := m.byAtt[att]
 	m.mu.Unlock()
 	if old != nil {
-		if old.Netns == req.Netns && slices.Equal(old.IPs, ips) && link.Check(m.linkConfig(old)) == nil {
+		if old.Netns == req.Netns && old.HostOnly == req.SkipNetnsSetup && slices.Equal(old.IPs, ips) && m.checkLink(old) == nil {
 			return m.result(old), nil
 		}
 		// A stale record (the runtime lost a DEL): replace it.
@@ -199,6 +199,7 @@ func (m *Manager) Create(ctx context.Context, req *api.EndpointRequest) (*api.En
 		Args:         req.Args,
 		IPs:          ips,
 		HostIfName:   link.HostIfName(req.ContainerID, req.IfName),
+		HostOnly:     req.SkipNetnsSetup,
 		MTU:          mtu,
 		Identity:     IdentityInit,
 		Labels:       []string{"reserved:init"},
@@ -220,7 +221,11 @@ func (m *Manager) Create(ctx context.Context, req *api.EndpointRequest) (*api.En
 		}
 	}()
 
-	veth, err := link.Setup(m.linkConfig(ep))
+	setup := link.Setup
+	if ep.HostOnly {
+		setup = link.SetupHostOnly
+	}
+	veth, err := setup(m.linkConfig(ep))
 	if err != nil {
 		return nil, fmt.Errorf("set up veth for %s: %w", att.ContainerID, err)
 	}
@@ -236,7 +241,7 @@ func (m *Manager) Create(ctx context.Context, req *api.EndpointRequest) (*api.En
 	lookup := Lookup{ContainerID: ep.ContainerID, Runtime: ep.Runtime, Args: ep.Args}
 	if len(req.Labels) > 0 || req.Name != "" {
 		// The caller (the Docker driver) already knows the labels.
-		m.applyLabels(ctx, ep, req.Runtime, req.Name, labelList(req.Labels))
+		m.applyLabels(ctx, ep, req.Runtime, req.Name, m.filterLabels(req.Labels))
 	} else if m.cfg.Labels != nil && m.cfg.Labels.Synchronous(lookup) {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		rt, name, labels, err := m.cfg.Labels.Resolve(rctx, lookup)
@@ -266,10 +271,66 @@ func (m *Manager) Create(ctx context.Context, req *api.EndpointRequest) (*api.En
 	success = true
 	m.log.Debug("endpoint created", "id", ep.ID, "container", ep.ContainerID, "ip", ep.IPs[0], "dev", ep.HostIfName)
 
-	if ep.State == api.StateWaitingForIdentity {
+	// A host-only endpoint's runtime (Docker) sends the labels itself,
+	// through SetLabels, once it can.
+	if ep.State == api.StateWaitingForIdentity && !ep.HostOnly {
 		m.resolveLater(ep)
 	}
 	return m.result(ep), nil
+}
+
+// filterLabels turns caller-supplied labels into identity labels, through
+// the label source's filter when it has one.
+func (m *Manager) filterLabels(labels map[string]string) []string {
+	if f, ok := m.cfg.Labels.(LabelFilter); ok {
+		return f.IdentityLabels(labels)
+	}
+	return labelList(labels)
+}
+
+// checkLink verifies an endpoint's devices: both ends, or for a host-only
+// endpoint (whose container end the runtime moved away) the host end.
+func (m *Manager) checkLink(ep *Endpoint) error {
+	if ep.HostOnly {
+		_, _, err := link.HostLink(ep.HostIfName)
+		return err
+	}
+	return link.Check(m.linkConfig(ep))
+}
+
+// SetLabels gives an endpoint created without labels (a Docker endpoint)
+// its runtime, name and labels, and with them its identity.
+func (m *Manager) SetLabels(ctx context.Context, req *api.EndpointLabelsRequest) error {
+	unlock := m.lockAttachment(req.Attachment)
+	defer unlock()
+	m.mu.Lock()
+	ep := m.byAtt[req.Attachment]
+	m.mu.Unlock()
+	if ep == nil {
+		return fmt.Errorf("%w: %s/%s", ErrNotFound, req.ContainerID, req.IfName)
+	}
+	m.mu.Lock()
+	if req.RuntimeContainerID != "" {
+		ep.RuntimeContainerID = req.RuntimeContainerID
+	}
+	if req.Network != "" {
+		ep.Network = req.Network
+	}
+	if req.Netns != "" {
+		ep.Netns = req.Netns
+	}
+	m.mu.Unlock()
+	if !m.applyLabels(ctx, ep, req.Runtime, req.Name, m.filterLabels(req.Labels)) {
+		return fmt.Errorf("allocate identity for endpoint %d", ep.ID)
+	}
+	if err := m.cfg.Datapath.Update(ep); err != nil {
+		return fmt.Errorf("update datapath identity of endpoint %d: %w", ep.ID, err)
+	}
+	if err := m.store.save(ep); err != nil {
+		return err
+	}
+	m.log.Info("endpoint identity set by its runtime", "id", ep.ID, "name", ep.Name, "identity", ep.Identity, "labels", ep.Labels, "after", ep.IdentityAfter)
+	return nil
 }
 
 func labelList(m map[string]string) []string {
@@ -449,6 +510,9 @@ func (m *Manager) Check(ctx context.Context, req *api.EndpointCheckRequest) erro
 		if !slices.Contains(ep.IPs, p.Addr()) {
 			return fmt.Errorf("endpoint %d has %v, not %s", ep.ID, ep.IPs, p.Addr())
 		}
+	}
+	if ep.HostOnly {
+		return m.checkLink(ep)
 	}
 	cfg := m.linkConfig(ep)
 	if req.Netns != "" {

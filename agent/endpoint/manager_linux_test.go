@@ -4,9 +4,8 @@
 package endpoint
 
 import (
-	"github.com/nori-net/nori/agent/internal/netnstest"
-
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -15,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/nori-net/nori/agent/api"
+	"github.com/nori-net/nori/agent/internal/netnstest"
 	"github.com/nori-net/nori/agent/link"
 )
 
@@ -196,4 +198,71 @@ func TestCreateValidation(t *testing.T) {
 			t.Errorf("Create(%+v) succeeded", req)
 		}
 	}
+}
+
+// TestHostOnlyEndpoint is the Docker driver's path: both veth ends in the
+// node namespace (Docker moves the container end at Join), no label
+// lookup by the agent, labels set later by the driver, and checks,
+// repeated creates and deletes that only look at the host end.
+func TestHostOnlyEndpoint(t *testing.T) {
+	node := newNetns(t, "nori-et-node")
+	dp := &fakeDatapath{attached: map[uint16]uint32{}}
+	ctx := context.Background()
+	att := api.Attachment{ContainerID: "0123456789abcdef", IfName: "tmp0123456789ab"}
+	req := &api.EndpointRequest{
+		Attachment: att, SkipNetnsSetup: true, Runtime: "docker",
+		IPs: []api.IPConfig{{Address: "10.98.0.9/32"}},
+	}
+	inNetns(t, node, func() {
+		m := newManager(t, t.TempDir(), dp)
+		res, err := m.Create(ctx, req)
+		if err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		peer, err := netlink.LinkByName(att.IfName)
+		if err != nil {
+			t.Fatalf("container end %s not in the node namespace: %v", att.IfName, err)
+		}
+		if peer.Attrs().HardwareAddr.String() != res.Container.MAC {
+			t.Errorf("container end MAC %s, result says %s", peer.Attrs().HardwareAddr, res.Container.MAC)
+		}
+		if _, err := netlink.LinkByName(res.Host.Name); err != nil {
+			t.Fatalf("host end %s: %v", res.Host.Name, err)
+		}
+		// Docker moves the container end away: simulate with a rename.
+		if err := netlink.LinkSetName(peer, "moved0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Check(ctx, &api.EndpointCheckRequest{Attachment: att}); err != nil {
+			t.Errorf("Check after the container end moved: %v", err)
+		}
+		again, err := m.Create(ctx, req)
+		if err != nil || again.ID != res.ID || again.Host.Name != res.Host.Name {
+			t.Fatalf("repeated Create must keep the endpoint: %+v %v", again, err)
+		}
+		time.Sleep(100 * time.Millisecond) // no background resolution may run
+		if ep, _ := m.Get(res.ID); ep.State != api.StateWaitingForIdentity {
+			t.Fatalf("before SetLabels: state %s, want waiting-for-identity (labels come from the driver)", ep.State)
+		}
+		if err := m.SetLabels(ctx, &api.EndpointLabelsRequest{Attachment: att, Runtime: "docker", Name: "app1",
+			Labels: map[string]string{"name": "app1"}, Netns: "/var/run/docker/netns/abc"}); err != nil {
+			t.Fatalf("SetLabels: %v", err)
+		}
+		ep, _ := m.Get(res.ID)
+		if ep.State != api.StateReady || ep.Name != "app1" || len(ep.Labels) != 1 || ep.Labels[0] != "container:name=app1" || ep.Netns != "/var/run/docker/netns/abc" {
+			t.Fatalf("after SetLabels: %+v", ep)
+		}
+		if id, _ := dp.identity(res.ID); id != ep.Identity {
+			t.Errorf("datapath identity %d, endpoint %d", id, ep.Identity)
+		}
+		if err := m.SetLabels(ctx, &api.EndpointLabelsRequest{Attachment: api.Attachment{ContainerID: "nope", IfName: "x"}}); !errors.Is(err, ErrNotFound) {
+			t.Errorf("SetLabels of an unknown endpoint: %v, want ErrNotFound", err)
+		}
+		if err := m.Delete(ctx, att); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		if _, err := netlink.LinkByName(res.Host.Name); err == nil {
+			t.Errorf("host end %s left after Delete", res.Host.Name)
+		}
+	})
 }

@@ -81,7 +81,7 @@ func (m *Manager) Restore(ctx context.Context) (gone []api.Attachment, err error
 		if err := m.store.save(ep); err != nil {
 			errs = append(errs, err)
 		}
-		if ep.State == api.StateWaitingForIdentity {
+		if ep.State == api.StateWaitingForIdentity && !ep.HostOnly {
 			m.resolveLater(ep)
 		}
 	}

@@ -155,6 +155,9 @@ func (s *Server) routes() http.Handler {
 	handle(s, mux, api.PathEndpointDelete, false, func(ctx context.Context, req *api.EndpointDeleteRequest) (any, error) {
 		return struct{}{}, s.b.Endpoints.Delete(ctx, req.Attachment)
 	})
+	handle(s, mux, api.PathEndpointLabels, false, func(ctx context.Context, req *api.EndpointLabelsRequest) (any, error) {
+		return struct{}{}, s.b.Endpoints.SetLabels(ctx, req)
+	})
 	handle(s, mux, api.PathEndpointCheck, false, func(ctx context.Context, req *api.EndpointCheckRequest) (any, error) {
 		return struct{}{}, s.b.Endpoints.Check(ctx, req)
 	})
