@@ -24,6 +24,7 @@ build: ## build every binary into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/nori ./agent/cmd/nori
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/nori-cni ./plugins/cni
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/nori-ipam ./plugins/ipam
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/nori-docker ./plugins/docker
 
 generate: ## rebuild the eBPF objects with clang-14 (installs clang-14 and libbpf-dev when missing)
 	scripts/generate.sh
@@ -33,13 +34,13 @@ check-generated: generate ## fail when the committed eBPF objects differ from a 
 
 install: build ## install binaries, the default conflist and the systemd unit
 	install -d $(PREFIX)/bin $(CNI_BIN_DIR) $(CNI_CONF_DIR)
-	install -m 0755 $(BIN)/nori-agent $(BIN)/nori $(PREFIX)/bin/
+	install -m 0755 $(BIN)/nori-agent $(BIN)/nori $(BIN)/nori-docker $(PREFIX)/bin/
 	install -m 0755 $(BIN)/nori-cni $(BIN)/nori-ipam $(CNI_BIN_DIR)/
 	install -m 0644 conf/10-nori.conflist $(CNI_CONF_DIR)/10-nori.conflist
 	@# portmap (and nerdctl's own bridge networks) come from Debian's
 	@# containernetworking-plugins in /usr/lib/cni; nerdctl looks in /opt/cni/bin.
 	@for p in /usr/lib/cni/*; do [ -e "$$p" ] && [ ! -e $(CNI_BIN_DIR)/$$(basename $$p) ] && ln -s $$p $(CNI_BIN_DIR)/ || true; done
-	@if [ -d /etc/systemd/system ]; then install -m 0644 conf/nori-agent.service /etc/systemd/system/nori-agent.service; fi
+	@if [ -d /etc/systemd/system ]; then install -m 0644 conf/nori-agent.service conf/nori-docker.service /etc/systemd/system/; fi
 
 run: install ## build, install and start the agent with its embedded store
 	scripts/run-agent.sh

@@ -43,7 +43,7 @@ func TestPluginDependencies(t *testing.T) {
 		}
 	}
 	// Guard the guard: an empty or wrong list would pass vacuously.
-	for _, must := range []string{"github.com/nori-net/nori/plugins/cni", "github.com/nori-net/nori/plugins/ipam", allowed} {
+	for _, must := range []string{"github.com/nori-net/nori/plugins/cni", "github.com/nori-net/nori/plugins/ipam", "github.com/nori-net/nori/plugins/docker", allowed} {
 		if !seen[must] {
 			t.Errorf("go list -deps did not list %s; the check saw %d packages", must, len(deps))
 		}

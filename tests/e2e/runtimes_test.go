@@ -159,9 +159,12 @@ func containerIP(t *testing.T, h *harness.Host, runtime, name string) string {
 	var out string
 	var err error
 	format := "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
-	if runtime == "nerdctl" {
+	switch runtime {
+	case "nerdctl":
 		out, err = h.Nerdctl(t, "inspect", "-f", format, name)
-	} else {
+	case "docker":
+		out, err = h.Docker(t, "inspect", "-f", format, name)
+	default:
 		out, err = h.Podman(t, "inspect", "-f", format, name)
 	}
 	ip := strings.TrimSpace(out)

@@ -71,7 +71,7 @@ func isMainModule(goMod string) bool {
 }
 
 // noriBinaries are what `make build` puts into BinDir.
-var noriBinaries = []string{"nori-agent", "nori-cni", "nori-ipam", "nori"}
+var noriBinaries = []string{"nori-agent", "nori-cni", "nori-ipam", "nori", "nori-docker"}
 
 // binDir is BinDir without the check, for symlinks made before the binaries
 // exist (AddHost works without nori, so the harness can test itself).

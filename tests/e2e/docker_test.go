@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright The Nori Authors.
+
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nori-net/nori/agent/api"
+	"github.com/nori-net/nori/tests/harness"
+)
+
+// TestDocker is the start of issue 6: the seed's Docker commands through
+// nori-docker on simulated host d1 (Debian's dockerd, its own data and
+// exec roots), a Podman container on d2, one etcd. A Docker container
+// joins the overlay with its Docker labels as identity, reaches the other
+// host both ways, and leaves no endpoint or address behind.
+func TestDocker(t *testing.T) {
+	harness.Require(t, "dockerd", "docker", "podman", "busybox-image", "nori-binaries", "etcd")
+	sw := harness.NewSwitch(t)
+	d1, d2 := sw.AddHost(t, "d1"), sw.AddHost(t, "d2")
+	etcd := sw.StartEtcd(t)
+	for _, h := range []*harness.Host{d1, d2} {
+		h.StartAgent(t, "--kvstore", "etcd", "--kvstore-opt", "etcd.address="+etcd.Address())
+	}
+	d1.StartDockerd(t)
+	harness.LoadImage(t, "docker", d1)
+	harness.LoadImage(t, "podman", d2)
+	d1.StartNoriDocker(t)
+	allocated := func() int {
+		var st api.Status
+		mustJSON(t, noriCLI(t, d1, "status", "-o", "json"), &st)
+		return st.IPAM.Allocated
+	}
+	before := allocated()
+
+	// The seed's commands.
+	d1.MustDocker(t, "network", "create", "--driver", "nori", "--ipam-driver", "nori", "nori-net")
+	d1.MustDocker(t, "run", "-d", "--name", "app1", "--net", "nori-net", "-l", "name=app1", harness.BusyboxImage, "sleep", "1000000")
+	d2.MustPodman(t, "run", "-d", "--name", "app2", "--network", "nori", "-l", "name=app2", harness.BusyboxImage,
+		"httpd", "-f", "-p", "8080", "-h", "/var/www")
+	app1, app2 := containerIP(t, d1, "docker", "app1"), containerIP(t, d2, "podman", "app2")
+
+	var ep api.Endpoint
+	waitFor(t, 15*time.Second, "app1 in d1's nori endpoint list with container:name=app1 and an identity", func() error {
+		for _, e := range endpoints(t, d1) {
+			if e.IPv4 != app1 {
+				continue
+			}
+			if e.State != api.StateReady || e.Identity < 256 || !strings.Contains(strings.Join(e.Labels, ","), "container:name=app1") {
+				return fmt.Errorf("endpoint %d: state %s, identity %d, labels %v", e.ID, e.State, e.Identity, e.Labels)
+			}
+			ep = e
+			return nil
+		}
+		return fmt.Errorf("no endpoint with %s in %v", app1, endpoints(t, d1))
+	})
+	t.Logf("docker container app1 %s: nori endpoint %d %q, identity %d, labels %v, runtime %s", app1, ep.ID, ep.Name, ep.Identity, ep.Labels, ep.Runtime)
+	if ep.Name != "app1" {
+		t.Errorf("endpoint name %q, want the Docker container's name app1", ep.Name)
+	}
+
+	waitFor(t, 30*time.Second, "app1 (Docker, d1) pings app2 (Podman, d2)", func() error {
+		out, err := d1.Docker(t, "exec", "app1", "ping", "-c", "1", "-W", "1", app2)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+	if out, err := d1.Docker(t, "exec", "app1", "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 `+app2+` 8080`); err != nil || !strings.HasPrefix(out, "HTTP/1.") {
+		t.Errorf("app1 → app2:8080 over TCP: want an HTTP answer from app2's httpd, got %q (%v)", out, err)
+	}
+	if out, err := d2.Podman(t, "exec", "app2", "ping", "-c", "1", "-W", "2", app1); err != nil {
+		t.Errorf("app2 (Podman, d2) → app1 (Docker, d1): %v: %s", err, out)
+	}
+
+	// Removing the container and the network leaves nothing behind.
+	d1.MustDocker(t, "rm", "-f", "app1")
+	d1.MustDocker(t, "network", "rm", "nori-net")
+	waitFor(t, 10*time.Second, "no endpoint and no address left on d1", func() error {
+		if eps := endpoints(t, d1); len(eps) != 0 {
+			return fmt.Errorf("endpoints left: %v", eps)
+		}
+		if n := allocated(); n != before {
+			return fmt.Errorf("IPAM allocated %d, %d before the network", n, before)
+		}
+		return nil
+	})
+}
