@@ -4,11 +4,9 @@
 package link
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // SetupHostOnly creates the veth pair of a Docker endpoint: both ends in
@@ -21,33 +19,9 @@ func SetupHostOnly(cfg Config) (v *Veth, err error) {
 	if _, err := netlink.LinkByName(cfg.IfName); err == nil {
 		return nil, fmt.Errorf("%w: %s in the host namespace", ErrExists, cfg.IfName)
 	}
-	if old, err := netlink.LinkByName(cfg.HostIfName); err == nil {
-		_ = netlink.LinkDel(old)
-	}
-	hostMAC, err := randomMAC()
+	veth, hostMAC, ctrMAC, err := addVeth(cfg, nil)
 	if err != nil {
 		return nil, err
-	}
-	ctrMAC, err := randomMAC()
-	if err != nil {
-		return nil, err
-	}
-	veth := &netlink.Veth{
-		LinkAttrs: netlink.LinkAttrs{
-			Name:         cfg.HostIfName,
-			MTU:          cfg.MTU,
-			HardwareAddr: hostMAC,
-			TxQLen:       1000,
-		},
-		PeerName:         cfg.IfName,
-		PeerHardwareAddr: ctrMAC,
-		PeerMTU:          uint32(cfg.MTU),
-	}
-	if err := netlink.LinkAdd(veth); err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return nil, fmt.Errorf("%w: %s (or host %s)", ErrExists, cfg.IfName, cfg.HostIfName)
-		}
-		return nil, fmt.Errorf("create veth %s/%s: %w", cfg.HostIfName, cfg.IfName, err)
 	}
 	defer func() {
 		if err != nil {

@@ -97,37 +97,9 @@ func Setup(cfg Config) (v *Veth, err error) {
 	if _, err := ch.LinkByName(cfg.IfName); err == nil {
 		return nil, fmt.Errorf("%w: %s in %s", ErrExists, cfg.IfName, cfg.Netns)
 	}
-	// A host end left over from a failed attempt of the same attachment
-	// is ours to replace.
-	if old, err := netlink.LinkByName(cfg.HostIfName); err == nil {
-		_ = netlink.LinkDel(old)
-	}
-
-	hostMAC, err := randomMAC()
+	veth, hostMAC, ctrMAC, err := addVeth(cfg, netlink.NsFd(ns))
 	if err != nil {
 		return nil, err
-	}
-	ctrMAC, err := randomMAC()
-	if err != nil {
-		return nil, err
-	}
-	veth := &netlink.Veth{
-		LinkAttrs: netlink.LinkAttrs{
-			Name:         cfg.HostIfName,
-			MTU:          cfg.MTU,
-			HardwareAddr: hostMAC,
-			TxQLen:       1000,
-		},
-		PeerName:         cfg.IfName,
-		PeerHardwareAddr: ctrMAC,
-		PeerMTU:          uint32(cfg.MTU),
-		PeerNamespace:    netlink.NsFd(ns),
-	}
-	if err := netlink.LinkAdd(veth); err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return nil, fmt.Errorf("%w: %s (or host %s)", ErrExists, cfg.IfName, cfg.HostIfName)
-		}
-		return nil, fmt.Errorf("create veth %s/%s: %w", cfg.HostIfName, cfg.IfName, err)
 	}
 	defer func() {
 		if err != nil {
@@ -156,6 +128,40 @@ func Setup(cfg Config) (v *Veth, err error) {
 		ContainerMAC: ctrMAC,
 		ContainerIdx: ctr.Attrs().Index,
 	}, nil
+}
+
+// addVeth creates the pair with MACs of our choosing, the peer in peerNS
+// (nil: the host namespace). A host end left over from a failed attempt
+// of the same attachment is ours to replace.
+func addVeth(cfg Config, peerNS any) (veth *netlink.Veth, hostMAC, ctrMAC net.HardwareAddr, err error) {
+	if old, err := netlink.LinkByName(cfg.HostIfName); err == nil {
+		_ = netlink.LinkDel(old)
+	}
+	if hostMAC, err = randomMAC(); err != nil {
+		return nil, nil, nil, err
+	}
+	if ctrMAC, err = randomMAC(); err != nil {
+		return nil, nil, nil, err
+	}
+	veth = &netlink.Veth{
+		LinkAttrs: netlink.LinkAttrs{
+			Name:         cfg.HostIfName,
+			MTU:          cfg.MTU,
+			HardwareAddr: hostMAC,
+			TxQLen:       1000,
+		},
+		PeerName:         cfg.IfName,
+		PeerHardwareAddr: ctrMAC,
+		PeerMTU:          uint32(cfg.MTU),
+		PeerNamespace:    peerNS,
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return nil, nil, nil, fmt.Errorf("%w: %s (or host %s)", ErrExists, cfg.IfName, cfg.HostIfName)
+		}
+		return nil, nil, nil, fmt.Errorf("create veth %s/%s: %w", cfg.HostIfName, cfg.IfName, err)
+	}
+	return veth, hostMAC, ctrMAC, nil
 }
 
 func configureContainer(h *netlink.Handle, ctr netlink.Link, cfg Config, hostMAC net.HardwareAddr) error {
