@@ -81,7 +81,10 @@ func fakeBinDir(t *testing.T) string {
 	if err := os.Symlink(self, filepath.Join(dir, "nori-agent")); err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []string{"nori-cni", "nori-ipam", "nori"} {
+	for _, b := range noriBinaries {
+		if b == "nori-agent" {
+			continue
+		}
 		if err := os.WriteFile(filepath.Join(dir, b), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
