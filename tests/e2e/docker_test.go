@@ -31,7 +31,7 @@ func TestDocker(t *testing.T) {
 	d1.StartDockerd(t)
 	harness.LoadImage(t, "docker", d1)
 	harness.LoadImage(t, "podman", d2)
-	d1.StartNoriDocker(t)
+	nd := d1.StartNoriDocker(t)
 	allocated := func() int {
 		var st api.Status
 		mustJSON(t, noriCLI(t, d1, "status", "-o", "json"), &st)
@@ -79,9 +79,40 @@ func TestDocker(t *testing.T) {
 		t.Errorf("app2 (Podman, d2) → app1 (Docker, d1): %v: %s", err, out)
 	}
 
-	// Removing the container and the network leaves nothing behind.
-	d1.MustDocker(t, "rm", "-f", "app1")
-	d1.MustDocker(t, "network", "rm", "nori-net")
+	// nori-docker restarts: running containers keep their traffic (the
+	// driver is not in the data path) and new ones still join.
+	nd.Stop(t)
+	if out, err := d1.Docker(t, "exec", "app1", "ping", "-c", "1", "-W", "2", app2); err != nil {
+		t.Errorf("app1 → app2 while nori-docker is stopped: %v: %s", err, out)
+	}
+	nd = d1.StartNoriDocker(t)
+	d1.MustDocker(t, "run", "-d", "--name", "app3", "--net", "nori-net", "-l", "name=app3", harness.BusyboxImage, "sleep", "1000000")
+	app3 := containerIP(t, d1, "docker", "app3")
+	waitFor(t, 15*time.Second, "app3, started after nori-docker restarted, reaches app2", func() error {
+		out, err := d1.Docker(t, "exec", "app3", "ping", "-c", "1", "-W", "1", app2)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+
+	// A second Nori network in the same container: no "file exists"
+	// clash, and the container keeps reaching the other host.
+	d1.MustDocker(t, "network", "create", "--driver", "nori", "--ipam-driver", "nori", "nori-net2")
+	if out, err := d1.Docker(t, "network", "connect", "nori-net2", "app3"); err != nil {
+		t.Errorf("docker network connect nori-net2 app3: %v: %s", err, out)
+	}
+	if out, err := d1.Docker(t, "exec", "app3", "ping", "-c", "1", "-W", "2", app2); err != nil {
+		t.Errorf("app3 → app2 with two Nori networks: %v: %s", err, out)
+	}
+	if out, err := d1.Docker(t, "network", "disconnect", "nori-net2", "app3"); err != nil {
+		t.Errorf("docker network disconnect nori-net2 app3: %v: %s", err, out)
+	}
+	t.Logf("app3 %s on nori-net, connected to and disconnected from nori-net2", app3)
+
+	// Removing the containers and the networks leaves nothing behind.
+	d1.MustDocker(t, "rm", "-f", "app1", "app3")
+	d1.MustDocker(t, "network", "rm", "nori-net", "nori-net2")
 	waitFor(t, 10*time.Second, "no endpoint and no address left on d1", func() error {
 		if eps := endpoints(t, d1); len(eps) != 0 {
 			return fmt.Errorf("endpoints left: %v", eps)

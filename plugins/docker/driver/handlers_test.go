@@ -141,9 +141,9 @@ func TestIPAM(t *testing.T) {
 	}{
 		{"pool", []step{
 			{"IpamDriver.RequestPool", `{"AddressSpace":"NoriLocal","Pool":"","SubPool":"","Options":{},"V6":false}`, 200,
-				`{"PoolID":"nori:10.99.0.0/24","Pool":"10.99.0.0/24","Data":{"com.docker.network.gateway":"10.99.0.1/24"}}`},
+				`{"PoolID":"nori:10.99.0.0/24","Pool":"0.0.0.0/0","Data":{"com.docker.network.gateway":"10.99.0.1/32"}}`},
 			{"IpamDriver.RequestPool", `{"AddressSpace":"NoriLocal","Pool":"10.99.0.0/24"}`, 200,
-				`{"PoolID":"nori:10.99.0.0/24","Pool":"10.99.0.0/24","Data":{"com.docker.network.gateway":"10.99.0.1/24"}}`},
+				`{"PoolID":"nori:10.99.0.0/24","Pool":"10.99.0.0/24","Data":{"com.docker.network.gateway":"10.99.0.1/32"}}`},
 		}, nil},
 		{"pool errors", []step{
 			{"IpamDriver.RequestPool", `{"AddressSpace":"NoriLocal","V6":true}`, 400, "IPv6"},

@@ -74,11 +74,21 @@ func (d *Driver) requestPool(ctx context.Context, body []byte) (any, error) {
 			return nil, invalid("%s: Pool %s: nori allocates from this node's CIDR %s; drop --subnet or pass exactly that", m, req.Pool, node.cidr)
 		}
 	}
+	// Without --subnet the pool is 0.0.0.0/0, as cilium-docker's was:
+	// Docker checks a pool it did not ask for against the host's routes
+	// and asks again while one overlaps, and the node's /32 routes to its
+	// containers lie inside the node CIDR, so a second network (or any
+	// network created once containers run) would loop forever. 0.0.0.0/0
+	// is exempt from that check. Addresses still come from the node CIDR.
+	pool := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	if req.Pool != "" {
+		pool = node.cidr
+	}
 	return requestPoolResponse{
 		PoolID: poolPrefix + node.cidr.String(),
-		Pool:   node.cidr.String(),
+		Pool:   pool.String(),
 		// Docker takes the gateway from here instead of requesting one.
-		Data: map[string]string{optGateway: netip.PrefixFrom(node.router, node.cidr.Bits()).String()},
+		Data: map[string]string{optGateway: netip.PrefixFrom(node.router, 32).String()},
 	}, nil
 }
 
