@@ -19,14 +19,17 @@ import (
 // nori-docker on simulated host d1 (Debian's dockerd, its own data and
 // exec roots), a Podman container on d2, one etcd. A Docker container
 // joins the overlay with its Docker labels as identity, reaches the other
-// host both ways, and leaves no endpoint or address behind.
+// host both ways, survives a restart of the driver, takes a second Nori
+// network, gets the seed's TLS termination from a Docker server, and
+// leaves no endpoint or address behind.
 func TestDocker(t *testing.T) {
 	harness.Require(t, "dockerd", "docker", "podman", "busybox-image", "nori-binaries", "etcd")
 	sw := harness.NewSwitch(t)
 	d1, d2 := sw.AddHost(t, "d1"), sw.AddHost(t, "d2")
 	etcd := sw.StartEtcd(t)
+	certDir := t.TempDir() // before the agents: removed after they stop
 	for _, h := range []*harness.Host{d1, d2} {
-		h.StartAgent(t, "--kvstore", "etcd", "--kvstore-opt", "etcd.address="+etcd.Address())
+		h.StartAgent(t, "--kvstore", "etcd", "--kvstore-opt", "etcd.address="+etcd.Address(), "--certificates-directory", certDir)
 	}
 	d1.StartDockerd(t)
 	harness.LoadImage(t, "docker", d1)
@@ -105,13 +108,50 @@ func TestDocker(t *testing.T) {
 	if out, err := d1.Docker(t, "exec", "app3", "ping", "-c", "1", "-W", "2", app2); err != nil {
 		t.Errorf("app3 → app2 with two Nori networks: %v: %s", err, out)
 	}
+	waitFor(t, 15*time.Second, "every Docker endpoint on d1 (app3 has two) has its labels and identity", func() error {
+		eps := endpoints(t, d1)
+		if len(eps) != 3 {
+			return fmt.Errorf("%d endpoints, want 3 (app1, app3 twice)", len(eps))
+		}
+		for _, e := range eps {
+			if e.State != api.StateReady {
+				return fmt.Errorf("endpoint %d (%s, network %s): %s, labels %v", e.ID, e.Name, e.Network, e.State, e.Labels)
+			}
+		}
+		return nil
+	})
 	if out, err := d1.Docker(t, "network", "disconnect", "nori-net2", "app3"); err != nil {
 		t.Errorf("docker network disconnect nori-net2 app3: %v: %s", err, out)
 	}
 	t.Logf("app3 %s on nori-net, connected to and disconnected from nori-net2", app3)
 
+	// The seed's TLS termination between Docker containers: web (label
+	// name=app2) serves plain HTTP on 443, app1 speaks HTTPS to it.
+	d1.MustDocker(t, "run", "-d", "--name", "web", "--net", "nori-net", "-l", "name=app2", harness.BusyboxImage,
+		"httpd", "-f", "-p", "443", "-h", "/var/www")
+	web := containerIP(t, d1, "docker", "web")
+	pki := newProxyPKI(t, web)
+	writeSecretIn(t, []string{certDir}, tlsSecret, map[string][]byte{"tls.crt": pki.read(t, pki.server.Cert), "tls.key": pki.read(t, pki.server.Key)})
+	noriCLI(t, d1, "policy", "import", examplePolicy("tls-termination.json"))
+	t.Cleanup(func() { noriCLI(t, d1, "policy", "delete", "--all") })
+	pid := strings.TrimSpace(d1.MustDocker(t, "inspect", "-f", "{{.State.Pid}}", "app1"))
+	waitFor(t, 15*time.Second, "curl --insecure https://web/ from app1 (both Docker) answers 200 through the agent's proxy", func() error {
+		out, err := run("nsenter", "--net=/proc/"+pid+"/ns/net", "curl", "-sS", "--insecure", "--max-time", "3",
+			"-o", "/dev/null", "-w", "%{http_code}", "https://"+web+"/")
+		if err != nil || strings.TrimSpace(out) != "200" {
+			return fmt.Errorf("%q %v", out, err)
+		}
+		return nil
+	})
+	var st api.Status
+	mustJSON(t, noriCLI(t, d1, "status", "-o", "json"), &st)
+	if st.Proxy == nil || st.Proxy.Forwarded == 0 {
+		t.Errorf("nori status on d1: want forwarded requests through the proxy, got %+v", st.Proxy)
+	}
+	noriCLI(t, d1, "policy", "delete", "--all")
+
 	// Removing the containers and the networks leaves nothing behind.
-	d1.MustDocker(t, "rm", "-f", "app1", "app3")
+	d1.MustDocker(t, "rm", "-f", "app1", "app3", "web")
 	d1.MustDocker(t, "network", "rm", "nori-net", "nori-net2")
 	waitFor(t, 10*time.Second, "no endpoint and no address left on d1", func() error {
 		if eps := endpoints(t, d1); len(eps) != 0 {

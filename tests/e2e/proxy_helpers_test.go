@@ -666,7 +666,18 @@ func (p *proxyPKI) serial(t *testing.T, file string) string {
 // tool does, so the agent never reads half a file.
 func (e *proxyEnv) writeSecret(t *testing.T, secret string, files map[string][]byte) {
 	t.Helper()
+	dirs := make([]string, 0, len(e.certDirs))
 	for _, dir := range e.certDirs {
+		dirs = append(dirs, dir)
+	}
+	writeSecretIn(t, dirs, secret, files)
+}
+
+// writeSecretIn writes files into <dir>/<secret>/ of each certificates
+// directory, as writeSecret does.
+func writeSecretIn(t *testing.T, certDirs []string, secret string, files map[string][]byte) {
+	t.Helper()
+	for _, dir := range certDirs {
 		d := filepath.Join(dir, secret)
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)

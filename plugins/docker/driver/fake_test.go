@@ -154,7 +154,8 @@ func (f *fakeAgent) setUnreachable(v bool) {
 }
 
 // fakeDocker lists endpoint → container on networks, each after a given
-// number of polls (Docker lists a container only after Join returned).
+// number of polls (Docker lists a container only after Join returned;
+// before, it shows "ep-<endpoint ID>").
 type fakeDocker struct {
 	mu         sync.Mutex
 	netName    string
@@ -169,10 +170,13 @@ func (f *fakeDocker) Network(_ context.Context, id string) (*dockerapi.Network, 
 	defer f.mu.Unlock()
 	f.polls++
 	n := &dockerapi.Network{ID: id, Name: f.netName, Endpoints: map[string]string{}}
-	if f.polls > f.delay {
-		for e, c := range f.endpoints {
-			n.Endpoints[e] = c
+	for e, c := range f.endpoints {
+		if f.polls <= f.delay {
+			// Not tied to its sandbox yet: Docker lists the endpoint
+			// under its own ID.
+			c = "ep-" + e
 		}
+		n.Endpoints[e] = c
 	}
 	return n, nil
 }

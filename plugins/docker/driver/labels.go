@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/nori-net/nori/agent/api"
@@ -111,10 +112,12 @@ func (d *Driver) waitForContainer(ctx context.Context, networkID, endpointID str
 		n, err := d.cfg.Docker.Network(ctx, networkID)
 		switch {
 		case err == nil:
-			if cid, ok := n.Endpoints[endpointID]; ok {
+			// Until the endpoint is tied to its sandbox, Docker lists
+			// it under "ep-<endpoint ID>" instead of a container ID.
+			if cid, ok := n.Endpoints[endpointID]; ok && !strings.HasPrefix(cid, "ep-") {
 				return cid, n.Name, nil
 			}
-			err = fmt.Errorf("network %s does not list endpoint %s yet", n.Name, shortID(endpointID))
+			err = fmt.Errorf("network %s does not list the container of endpoint %s yet", n.Name, shortID(endpointID))
 		case errors.Is(err, dockerapi.ErrNotFound):
 			return "", "", fmt.Errorf("%w: %v", errEndpointGone, err)
 		}
