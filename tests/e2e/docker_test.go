@@ -21,7 +21,7 @@ import (
 // joins the overlay with its Docker labels as identity, reaches the other
 // host both ways, survives a restart of the driver, takes a second Nori
 // network, gets the seed's TLS termination from a Docker server, and
-// leaves no endpoint or address behind.
+// leaves no endpoint or address behind, also when dockerd restarts.
 func TestDocker(t *testing.T) {
 	harness.Require(t, "dockerd", "docker", "podman", "busybox-image", "nori-binaries", "etcd")
 	sw := harness.NewSwitch(t)
@@ -31,7 +31,7 @@ func TestDocker(t *testing.T) {
 	for _, h := range []*harness.Host{d1, d2} {
 		h.StartAgent(t, "--kvstore", "etcd", "--kvstore-opt", "etcd.address="+etcd.Address(), "--certificates-directory", certDir)
 	}
-	d1.StartDockerd(t)
+	dd := d1.StartDockerd(t)
 	harness.LoadImage(t, "docker", d1)
 	harness.LoadImage(t, "podman", d2)
 	nd := d1.StartNoriDocker(t)
@@ -150,8 +150,30 @@ func TestDocker(t *testing.T) {
 	}
 	noriCLI(t, d1, "policy", "delete", "--all")
 
+	// dockerd restarts: its containers stop with it (no live-restore),
+	// and their endpoints and addresses must not outlive them; a new
+	// container joins afterwards.
+	dd.Restart(t)
+	waitFor(t, 30*time.Second, "no endpoint and no address of the stopped containers left on d1 after dockerd restarted", func() error {
+		if eps := endpoints(t, d1); len(eps) != 0 {
+			return fmt.Errorf("endpoints left: %v", eps)
+		}
+		if n := allocated(); n != before {
+			return fmt.Errorf("IPAM allocated %d, %d before the network", n, before)
+		}
+		return nil
+	})
+	d1.MustDocker(t, "run", "-d", "--name", "app4", "--net", "nori-net", "-l", "name=app4", harness.BusyboxImage, "sleep", "1000000")
+	waitFor(t, 15*time.Second, "app4, started after dockerd restarted, reaches app2", func() error {
+		out, err := d1.Docker(t, "exec", "app4", "ping", "-c", "1", "-W", "1", app2)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+
 	// Removing the containers and the networks leaves nothing behind.
-	d1.MustDocker(t, "rm", "-f", "app1", "app3", "web")
+	d1.MustDocker(t, "rm", "-f", "app1", "app3", "web", "app4")
 	d1.MustDocker(t, "network", "rm", "nori-net", "nori-net2")
 	waitFor(t, 10*time.Second, "no endpoint and no address left on d1", func() error {
 		if eps := endpoints(t, d1); len(eps) != 0 {

@@ -50,27 +50,51 @@ func (h *Host) StartDockerd(t testing.TB) *Dockerd {
 	}
 	sock := filepath.Join(dir, "docker.sock")
 	dd := &Dockerd{Dir: dir, Host: "unix://" + sock, h: h}
-	logPath := filepath.Join(h.Dir, "dockerd.log")
-	d, err := startDaemon(h.Netns, nil, logPath, "dockerd",
-		"--config-file", cfg,
-		"--data-root", filepath.Join(dir, "data"),
-		"--exec-root", filepath.Join(dir, "exec"),
-		"--pidfile", filepath.Join(dir, "docker.pid"),
-		"-H", dd.Host,
-		"--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
-		"--default-ulimit", "nofile=1024:1024")
-	if err != nil {
-		t.Fatalf("host %s: %v", h.Name, err)
-	}
-	dd.d = d
+	dd.start(t)
 	h.mu.Lock()
 	h.dockerd = dd
 	h.mu.Unlock()
 	t.Cleanup(func() { dd.cleanup(t) })
-	if err := dd.waitReady(60 * time.Second); err != nil {
-		t.Fatalf("host %s: %v\ndockerd log:\n%s", h.Name, err, readLog(logPath))
-	}
 	return dd
+}
+
+// start runs dockerd with the host's settings and waits until it answers.
+func (dd *Dockerd) start(t testing.TB) {
+	t.Helper()
+	logPath := filepath.Join(dd.h.Dir, "dockerd.log")
+	d, err := startDaemon(dd.h.Netns, nil, logPath, "dockerd",
+		"--config-file", filepath.Join(dd.Dir, "daemon.json"),
+		"--data-root", filepath.Join(dd.Dir, "data"),
+		"--exec-root", dd.execRoot(),
+		"--pidfile", filepath.Join(dd.Dir, "docker.pid"),
+		"-H", dd.Host,
+		"--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
+		"--default-ulimit", "nofile=1024:1024")
+	if err != nil {
+		t.Fatalf("host %s: %v", dd.h.Name, err)
+	}
+	dd.d = d
+	if err := dd.waitReady(60 * time.Second); err != nil {
+		t.Fatalf("host %s: %v\ndockerd log:\n%s", dd.h.Name, err, readLog(logPath))
+	}
+}
+
+// execRoot is where dockerd runs its containerd and shims; their command
+// lines name it (nori-docker's names only the socket, so it survives a
+// reap of dockerd's leftovers).
+func (dd *Dockerd) execRoot() string { return filepath.Join(dd.Dir, "exec") }
+
+// Restart stops dockerd by PID (its containers stop with it: no
+// live-restore) and starts it again on the same data root.
+func (dd *Dockerd) Restart(t testing.TB) {
+	t.Helper()
+	dd.d.stop(syscall.SIGTERM, 15*time.Second)
+	if killed, err := reapMatching(5*time.Second, dd.execRoot()); err != nil {
+		t.Fatalf("host %s: stop dockerd: %v", dd.h.Name, err)
+	} else if len(killed) > 0 {
+		t.Logf("host %s: killed leftover docker processes %v", dd.h.Name, killed)
+	}
+	dd.start(t)
 }
 
 func (dd *Dockerd) waitReady(timeout time.Duration) error {
@@ -107,7 +131,7 @@ func (dd *Dockerd) cleanup(t testing.TB) {
 	}
 	dd.d.stop(syscall.SIGTERM, 15*time.Second)
 	// dockerd's own containerd and its shims reference the exec root.
-	killed, err := reapMatching(5*time.Second, dd.Dir)
+	killed, err := reapMatching(5*time.Second, dd.execRoot())
 	if len(killed) > 0 {
 		t.Logf("host %s: killed leftover docker processes %v", dd.h.Name, killed)
 	}
