@@ -195,6 +195,7 @@ func (d *Daemon) start(ctx context.Context) error {
 			st, _ := d.policy.Status(id)
 			return st.Ingress, st.Egress, st.Revision
 		},
+		PublishPorts: hostnet.PublishPorts,
 	})
 	if err != nil {
 		return err

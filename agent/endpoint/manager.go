@@ -42,6 +42,10 @@ type Config struct {
 	// PolicyStatus fills the enforcement columns of List and Get; nil
 	// leaves them false.
 	PolicyStatus func(id uint16) (ingress, egress bool, revision uint64)
+	// PublishPorts, when set, is called with every host-only endpoint's
+	// published ports whenever that set may have changed: runtimes that
+	// leave publishing to the network (Docker) get it from the agent.
+	PublishPorts func(map[netip.Addr][]api.PortMapping) error
 }
 
 // Manager owns the node's endpoints. It is safe for concurrent use: calls
@@ -276,7 +280,30 @@ func (m *Manager) Create(ctx context.Context, req *api.EndpointRequest) (*api.En
 	if ep.State == api.StateWaitingForIdentity && !ep.HostOnly {
 		m.resolveLater(ep)
 	}
+	if ep.HostOnly && len(ep.PortMappings) > 0 {
+		m.publishPorts()
+	}
 	return m.result(ep), nil
+}
+
+// publishPorts hands the published ports of every host-only endpoint to
+// Config.PublishPorts. A failure is logged: the endpoint works, only its
+// ports are not forwarded.
+func (m *Manager) publishPorts() {
+	if m.cfg.PublishPorts == nil {
+		return
+	}
+	m.mu.Lock()
+	set := map[netip.Addr][]api.PortMapping{}
+	for _, ep := range m.byAtt {
+		if ep.HostOnly && len(ep.PortMappings) > 0 && len(ep.IPs) > 0 {
+			set[ep.IPs[0]] = ep.PortMappings
+		}
+	}
+	m.mu.Unlock()
+	if err := m.cfg.PublishPorts(set); err != nil {
+		m.log.Error("publish ports", "err", err)
+	}
 }
 
 // filterLabels turns caller-supplied labels into identity labels, through
@@ -490,6 +517,9 @@ func (m *Manager) deleteLocked(ctx context.Context, ep *Endpoint) error {
 		delete(m.byAtt, ep.attachment())
 	}
 	m.mu.Unlock()
+	if ep.HostOnly && len(ep.PortMappings) > 0 {
+		m.publishPorts()
+	}
 	m.log.Debug("endpoint deleted", "id", ep.ID, "container", ep.ContainerID)
 	return nil
 }

@@ -86,6 +86,7 @@ func (m *Manager) Restore(ctx context.Context) (gone []api.Attachment, err error
 		}
 	}
 	m.sweepOrphans(known)
+	m.publishPorts()
 	m.log.Info("endpoints restored", "restored", len(eps)-len(gone), "removed", len(gone))
 	return gone, errors.Join(errs...)
 }

@@ -20,8 +20,9 @@ import (
 // exec roots), a Podman container on d2, one etcd. A Docker container
 // joins the overlay with its Docker labels as identity, reaches the other
 // host both ways, survives a restart of the driver, takes a second Nori
-// network, gets the seed's TLS termination from a Docker server, and
-// leaves no endpoint or address behind, also when dockerd restarts.
+// network, gets the seed's TLS termination from a Docker server, publishes
+// a port with -p, and leaves no endpoint or address behind, also when
+// dockerd restarts.
 func TestDocker(t *testing.T) {
 	harness.Require(t, "dockerd", "docker", "podman", "busybox-image", "nori-binaries", "etcd")
 	sw := harness.NewSwitch(t)
@@ -149,6 +150,20 @@ func TestDocker(t *testing.T) {
 		t.Errorf("nori status on d1: want forwarded requests through the proxy, got %+v", st.Proxy)
 	}
 	noriCLI(t, d1, "policy", "delete", "--all")
+
+	// -p: the agent publishes the port on the node for the driver;
+	// another host reaches it through d1's underlay address.
+	d1.MustDocker(t, "run", "-d", "--name", "pub", "--net", "nori-net", "-p", "8081:80", "-l", "name=pub", harness.BusyboxImage,
+		"httpd", "-f", "-p", "80", "-h", "/var/www")
+	waitFor(t, 15*time.Second, fmt.Sprintf("http://%s:8081/ from d2's host answers 200 (docker run -p 8081:80 on d1)", d1.Underlay), func() error {
+		out, err := run("nsenter", "--net="+d2.Netns, "curl", "-sS", "--max-time", "3", "-o", "/dev/null", "-w", "%{http_code}",
+			fmt.Sprintf("http://%s:8081/", d1.Underlay))
+		if err != nil || strings.TrimSpace(out) != "200" {
+			return fmt.Errorf("%q %v", out, err)
+		}
+		return nil
+	})
+	d1.MustDocker(t, "rm", "-f", "pub")
 
 	// dockerd restarts: its containers stop with it (no live-restore),
 	// and their endpoints and addresses must not outlive them; a new
