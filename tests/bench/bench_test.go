@@ -76,8 +76,8 @@ func TestBench(t *testing.T) {
 		fmt.Fprintf(b.out, "%s", v)
 	}
 
-	// NORI_BENCH_ONLY=cross (policy, proxy) runs the multi-host (policy,
-	// TLS proxy) part alone, for work on it.
+	// NORI_BENCH_ONLY=cross (policy, proxy, docker) runs the multi-host
+	// (policy, TLS proxy, Docker) part alone, for work on it.
 	only := os.Getenv("NORI_BENCH_ONLY")
 	if only == "" {
 		b.cniLatency()
@@ -95,6 +95,10 @@ func TestBench(t *testing.T) {
 	}
 	if only == "" || only == "proxy" {
 		b.proxy()
+		b.checkInterrupted()
+	}
+	if only == "" || only == "docker" {
+		b.docker()
 	}
 	fmt.Fprintf(b.out, "\nbench finished in %s; load average now %s\n", time.Since(start).Round(time.Second), loadavg())
 }

@@ -33,6 +33,9 @@
 //     request, beside Debian's nginx terminating TLS in front of the same
 //     backend (the anchor) and the backend in plain HTTP (the limit). Both
 //     get the same client offering X25519 only.
+//  7. Docker (issue 6): `docker run --rm --net NET busybox true` on a Nori
+//     network (nori-docker) beside a network of Docker's bridge driver,
+//     alternated on one dockerd.
 //
 // The benchmark is a Go test behind the `bench` build tag, because the
 // simulated-host harness takes a testing.TB:
@@ -40,7 +43,7 @@
 //	NORI_BIN_DIR=$PWD/bin go test -count=1 -tags bench -run TestBench -v -timeout 20m ./tests/bench
 //
 // NORI_BENCH_ONLY=cross runs parts 3 and 4 alone, NORI_BENCH_ONLY=policy
-// part 5, NORI_BENCH_ONLY=proxy part 6.
+// part 5, NORI_BENCH_ONLY=proxy part 6, NORI_BENCH_ONLY=docker part 7.
 //
 // It needs root, iperf3 and the reference CNI plugins; a missing one fails
 // the run. Everything it creates is removed on return, also after Ctrl-C.
