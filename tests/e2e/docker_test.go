@@ -17,14 +17,15 @@ import (
 
 // TestDocker is the start of issue 6: the seed's Docker commands through
 // nori-docker on simulated host d1 (Debian's dockerd, its own data and
-// exec roots), a Podman container on d2, one etcd. A Docker container
-// joins the overlay with its Docker labels as identity, reaches the other
-// host both ways, survives a restart of the driver, takes a second Nori
+// exec roots), Podman and nerdctl containers on d2, one etcd. A Docker
+// container joins the overlay with its Docker labels as identity, reaches
+// both on the other host and back, survives its own restart and one of
+// the driver, takes a second Nori
 // network, gets the seed's TLS termination from a Docker server, publishes
 // a port with -p, and leaves no endpoint or address behind, also when
 // dockerd restarts.
 func TestDocker(t *testing.T) {
-	harness.Require(t, "dockerd", "docker", "podman", "busybox-image", "nori-binaries", "etcd")
+	harness.Require(t, "dockerd", "docker", "podman", "nerdctl", "busybox-image", "nori-binaries", "etcd")
 	sw := harness.NewSwitch(t)
 	d1, d2 := sw.AddHost(t, "d1"), sw.AddHost(t, "d2")
 	etcd := sw.StartEtcd(t)
@@ -35,6 +36,8 @@ func TestDocker(t *testing.T) {
 	dd := d1.StartDockerd(t)
 	harness.LoadImage(t, "docker", d1)
 	harness.LoadImage(t, "podman", d2)
+	d2.StartContainerd(t)
+	harness.LoadImage(t, "nerdctl", d2)
 	nd := d1.StartNoriDocker(t)
 	allocated := func() int {
 		var st api.Status
@@ -48,7 +51,9 @@ func TestDocker(t *testing.T) {
 	d1.MustDocker(t, "run", "-d", "--name", "app1", "--net", "nori-net", "-l", "name=app1", harness.BusyboxImage, "sleep", "1000000")
 	d2.MustPodman(t, "run", "-d", "--name", "app2", "--network", "nori", "-l", "name=app2", harness.BusyboxImage,
 		"httpd", "-f", "-p", "8080", "-h", "/var/www")
+	d2.MustNerdctl(t, "run", "-d", "--name", "app5", "--net", "nori", "-l", "name=app5", harness.BusyboxImage, "sleep", "1000000")
 	app1, app2 := containerIP(t, d1, "docker", "app1"), containerIP(t, d2, "podman", "app2")
+	app5 := containerIP(t, d2, "nerdctl", "app5")
 
 	var ep api.Endpoint
 	waitFor(t, 15*time.Second, "app1 in d1's nori endpoint list with container:name=app1 and an identity", func() error {
@@ -82,6 +87,26 @@ func TestDocker(t *testing.T) {
 	if out, err := d2.Podman(t, "exec", "app2", "ping", "-c", "1", "-W", "2", app1); err != nil {
 		t.Errorf("app2 (Podman, d2) → app1 (Docker, d1): %v: %s", err, out)
 	}
+	if out, err := d1.Docker(t, "exec", "app1", "ping", "-c", "1", "-W", "2", app5); err != nil {
+		t.Errorf("app1 (Docker, d1) → app5 (nerdctl, d2): %v: %s", err, out)
+	}
+	if out, err := d2.Nerdctl(t, "exec", "app5", "ping", "-c", "1", "-W", "2", app1); err != nil {
+		t.Errorf("app5 (nerdctl, d2) → app1 (Docker, d1): %v: %s", err, out)
+	}
+
+	// A container restart: Docker leaves and joins again; the container
+	// keeps reaching the other host and the old endpoint goes.
+	d1.MustDocker(t, "restart", "-t", "1", "app1")
+	app1 = containerIP(t, d1, "docker", "app1")
+	waitFor(t, 15*time.Second, "app1 reaches app2 again after docker restart, with one endpoint", func() error {
+		if n := len(endpoints(t, d1)); n != 1 {
+			return fmt.Errorf("%d endpoints on d1, want 1", n)
+		}
+		if out, err := d1.Docker(t, "exec", "app1", "ping", "-c", "1", "-W", "1", app2); err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
 
 	// nori-docker restarts: running containers keep their traffic (the
 	// driver is not in the data path) and new ones still join.
@@ -190,12 +215,21 @@ func TestDocker(t *testing.T) {
 	// Removing the containers and the networks leaves nothing behind.
 	d1.MustDocker(t, "rm", "-f", "app1", "app3", "web", "app4")
 	d1.MustDocker(t, "network", "rm", "nori-net", "nori-net2")
-	waitFor(t, 10*time.Second, "no endpoint and no address left on d1", func() error {
+	waitFor(t, 10*time.Second, "no endpoint, no address and no veth left on d1", func() error {
 		if eps := endpoints(t, d1); len(eps) != 0 {
 			return fmt.Errorf("endpoints left: %v", eps)
 		}
 		if n := allocated(); n != before {
 			return fmt.Errorf("IPAM allocated %d, %d before the network", n, before)
+		}
+		out, err := run("ip", "-n", d1.NetnsName, "-o", "link", "show")
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) > 1 && (strings.HasPrefix(f[1], "lxc") || strings.HasPrefix(f[1], "tmp")) {
+				return fmt.Errorf("link left: %s", l)
+			}
 		}
 		return nil
 	})
