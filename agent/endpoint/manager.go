@@ -172,7 +172,10 @@ func (m *Manager) Create(ctx context.Context, req *api.EndpointRequest) (*api.En
 	old := m.byAtt[att]
 	m.mu.Unlock()
 	if old != nil {
-		if old.Netns == req.Netns && old.HostOnly == req.SkipNetnsSetup && slices.Equal(old.IPs, ips) && m.checkLink(old) == nil {
+		// A host-only endpoint's netns is what its runtime reported
+		// later (SetLabels), never part of the request.
+		sameNetns := old.Netns == req.Netns || (old.HostOnly && req.SkipNetnsSetup)
+		if sameNetns && old.HostOnly == req.SkipNetnsSetup && slices.Equal(old.IPs, ips) && m.checkLink(old) == nil {
 			return m.result(old), nil
 		}
 		// A stale record (the runtime lost a DEL): replace it.

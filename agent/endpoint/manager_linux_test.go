@@ -255,6 +255,14 @@ func TestHostOnlyEndpoint(t *testing.T) {
 		if id, _ := dp.identity(res.ID); id != ep.Identity {
 			t.Errorf("datapath identity %d, endpoint %d", id, ep.Identity)
 		}
+		// A create retried after the labels came (and with them the
+		// sandbox path) must still find the same endpoint.
+		if again, err := m.Create(ctx, req); err != nil || again.ID != res.ID {
+			t.Fatalf("Create after SetLabels must keep the endpoint: %+v %v", again, err)
+		}
+		if ep, _ := m.Get(res.ID); ep.State != api.StateReady || ep.Identity == 0 {
+			t.Fatalf("Create after SetLabels reset the endpoint: %+v", ep)
+		}
 		if err := m.SetLabels(ctx, &api.EndpointLabelsRequest{Attachment: api.Attachment{ContainerID: "nope", IfName: "x"}}); !errors.Is(err, ErrNotFound) {
 			t.Errorf("SetLabels of an unknown endpoint: %v, want ErrNotFound", err)
 		}
