@@ -2,7 +2,8 @@
 /* Copyright The Nori Authors. */
 
 /* The one compilation unit of Nori's datapath. Each attach point has its
- * own file (lxc.c: container veths, overlay.c: the VXLAN device), but they
+ * own file (lxc.c: container veths, overlay.c: the VXLAN device, proxy.c:
+ * endpoints' netns with a proxy listener), but they
  * are built into a single object so that every program shares the same
  * maps and bpf2go generates each Go type once. */
 
@@ -42,3 +43,4 @@ const struct nori_go_types *nori_unused_go_types __attribute__((unused));
 
 #include "lxc.c"
 #include "overlay.c"
+#include "proxy.c"

@@ -15,6 +15,7 @@ import (
 	"github.com/nori-net/nori/agent/endpoint"
 	"github.com/nori-net/nori/agent/ipcache"
 	"github.com/nori-net/nori/agent/policyengine"
+	"github.com/nori-net/nori/agent/proxylistener"
 )
 
 // endpointDatapath adapts the BPF datapath to what the endpoint manager
@@ -28,6 +29,9 @@ type endpointDatapath struct {
 	// policy computes each endpoint's policy map keys and enforcement
 	// flags before the endpoint's map entry is written.
 	policy *policyengine.Engine
+	// proxy learns where each endpoint's netns is, so that its ingress
+	// redirects can be served by listeners inside it.
+	proxy *proxylistener.Manager
 
 	// mu serialises the writes of endpoint map entries, so a background
 	// flag change (setFlags) never overwrites a newer entry with an older
@@ -91,6 +95,11 @@ func (a *endpointDatapath) Update(ep *endpoint.Endpoint) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// Docker's endpoints (HostOnly) live in a netns Docker alone knows:
+	// their flows for the proxy go to the node's listeners.
+	if a.proxy != nil && !ep.HostOnly && ep.Netns != "" && len(ep.IPs) > 0 {
+		a.proxy.SetEndpoint(ep.ID, ep.IPs[0], ep.Netns)
+	}
 	// The policy keys go in before the entry that turns enforcement on.
 	flags, err := a.policy.Endpoint(ep.ID, ep.Identity, ep.Labels, a.currentFlags(ep))
 	if err != nil {
@@ -161,6 +170,9 @@ func (a *endpointDatapath) Detach(ep *endpoint.Endpoint) error {
 	// After the entry is gone: no packet is judged without its keys.
 	if err := a.policy.RemoveEndpoint(ep.ID); err != nil {
 		errs = append(errs, err)
+	}
+	if a.proxy != nil {
+		a.proxy.RemoveEndpoint(ep.ID)
 	}
 	return errors.Join(errs...)
 }

@@ -60,6 +60,7 @@ func (d *Daemon) startPolicy(ctx context.Context) error {
 	} // else the pinned policy stays until the store's watch delivers the rules
 	d.policy.SetIdentities(d.ids.labelMap())
 	d.epDatapath.policy = d.policy
+	d.epDatapath.proxy = d.proxy
 	return nil
 }
 

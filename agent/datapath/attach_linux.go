@@ -134,6 +134,9 @@ func (d *Datapath) repoint() error {
 	if err := d.repointTCX(); err != nil {
 		return err
 	}
+	if err := d.repointProxyLookups(); err != nil {
+		return err
+	}
 	if d.mode == ModeClsact {
 		return d.repointClsact()
 	}

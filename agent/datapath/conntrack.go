@@ -22,6 +22,9 @@ const (
 	CTSeenReply = CTFlags(bpfobj.DatapathNoriCtFlagsNORI_CT_F_SEEN_REPLY)
 	// CTClosing: a TCP FIN or RST was seen.
 	CTClosing = CTFlags(bpfobj.DatapathNoriCtFlagsNORI_CT_F_CLOSING)
+	// CTProxyNetns: ProxyPort names a listener in the destination's
+	// netns (sk_lookup), not the node's.
+	CTProxyNetns = CTFlags(bpfobj.DatapathNoriCtFlagsNORI_CT_F_PROXY_NETNS)
 )
 
 func (f CTFlags) String() string {
@@ -29,7 +32,7 @@ func (f CTFlags) String() string {
 	for _, n := range []struct {
 		f    CTFlags
 		name string
-	}{{CTReply, "reply"}, {CTSeenReply, "seen-reply"}, {CTClosing, "closing"}} {
+	}{{CTReply, "reply"}, {CTSeenReply, "seen-reply"}, {CTClosing, "closing"}, {CTProxyNetns, "proxy-netns"}} {
 		if f&n.f != 0 {
 			parts = append(parts, n.name)
 		}

@@ -17,6 +17,9 @@ const (
 	EndpointPolicyIngress = uint16(bpfobj.DatapathNoriEpFlagsNORI_EP_F_POLICY_INGRESS)
 	EndpointPolicyEgress  = uint16(bpfobj.DatapathNoriEpFlagsNORI_EP_F_POLICY_EGRESS)
 	EndpointProxy         = uint16(bpfobj.DatapathNoriEpFlagsNORI_EP_F_PROXY)
+	// EndpointProxyNetns: ingress redirects go to proxy listeners in the
+	// endpoint's own netns (RegisterNetnsProxyListener, AttachProxyLookup).
+	EndpointProxyNetns = uint16(bpfobj.DatapathNoriEpFlagsNORI_EP_F_PROXY_NETNS)
 )
 
 // IPCacheRemote marks an ipcache entry behind a tunnel endpoint.

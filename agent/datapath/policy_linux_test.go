@@ -86,14 +86,7 @@ func TestPolicyLocal(t *testing.T) {
 	sh(t, "ip", "-n", ext, "route", "add", "10.200.0.0/16", "via", "198.51.100.1")
 	w := newNSWorker(t, node)
 
-	var dp *Datapath
-	if err := w.Do(func() (err error) {
-		dp, err = Open(Config{BPFRoot: bpfRoot, Logger: testLogger(t)})
-		return err
-	}); err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { dp.Close() })
+	dp := openIn(t, w, bpfRoot)
 	const (
 		idA, idB       = 1000, 1001
 		allowed, other = 8080, 9090
@@ -104,30 +97,7 @@ func TestPolicyLocal(t *testing.T) {
 	epA.Flags = EndpointPolicyEgress | EndpointPolicyIngress
 	epB := b.endpoint(2, idB)
 	epB.Flags = EndpointPolicyIngress
-	cfg := NodeConfig{
-		RouterIP:    netip.MustParseAddr(routerIP),
-		ClusterCIDR: netip.MustParsePrefix("10.200.0.0/16"),
-		NodeIP:      netip.MustParseAddr("172.30.0.1"),
-		Flags:       ConfigPolicy,
-	}
-	if err := w.Do(func() error {
-		if err := dp.SetConfig(cfg); err != nil {
-			return err
-		}
-		for _, c := range []container{a, b} {
-			if err := dp.AttachEndpoint(c.ifindex, c.lxcName); err != nil {
-				return err
-			}
-		}
-		for _, e := range []Endpoint{epA, epB} {
-			if err := dp.UpsertEndpoint(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatalf("set up: %v", err)
-	}
+	cfg := wirePolicyNode(t, w, dp, []container{a, b}, []Endpoint{epA, epB})
 	allow := PolicyValue{Verdict: PolicyAllow, RuleID: 1}
 	for _, k := range []PolicyKey{
 		{EndpointID: 1, Dir: DirEgress, Identity: idB, Proto: protoTCP, Port: allowed, PortBits: 16},
@@ -235,4 +205,50 @@ func TestPolicyLocal(t *testing.T) {
 			}
 		}
 	})
+}
+
+// openIn opens the datapath from the node netns of w, closed on cleanup.
+func openIn(t *testing.T, w *nsWorker, bpfRoot string) *Datapath {
+	t.Helper()
+	var dp *Datapath
+	if err := w.Do(func() (err error) {
+		dp, err = Open(Config{BPFRoot: bpfRoot, Logger: testLogger(t)})
+		return err
+	}); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { dp.Close() })
+	return dp
+}
+
+// wirePolicyNode turns policy enforcement on (node address 172.30.0.1,
+// cluster 10.200.0.0/16), attaches the programs to the containers' veths
+// and writes their endpoints. It returns the node config it wrote.
+func wirePolicyNode(t *testing.T, w *nsWorker, dp *Datapath, cs []container, eps []Endpoint) NodeConfig {
+	t.Helper()
+	cfg := NodeConfig{
+		RouterIP:    netip.MustParseAddr(routerIP),
+		ClusterCIDR: netip.MustParsePrefix("10.200.0.0/16"),
+		NodeIP:      netip.MustParseAddr("172.30.0.1"),
+		Flags:       ConfigPolicy,
+	}
+	if err := w.Do(func() error {
+		if err := dp.SetConfig(cfg); err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if err := dp.AttachEndpoint(c.ifindex, c.lxcName); err != nil {
+				return err
+			}
+		}
+		for _, e := range eps {
+			if err := dp.UpsertEndpoint(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("set up: %v", err)
+	}
+	return cfg
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -50,9 +51,9 @@ type proxied struct {
 }
 
 // serveRelay accepts one connection on ln, looks up its flow as the
-// agent does, dials the original destination from the node with the
-// client's upstream mark and relays one exchange.
-func serveRelay(dp *Datapath, w *nsWorker, ln *net.TCPListener, seen chan<- proxied) {
+// agent does, dials the original destination with dial and relays one
+// exchange.
+func serveRelay(dp *Datapath, ln *net.TCPListener, seen chan<- proxied, dial func(orig netip.AddrPort, ct CTEntry) (net.Conn, error)) {
 	c, err := ln.Accept()
 	if err != nil {
 		return
@@ -64,19 +65,7 @@ func serveRelay(dp *Datapath, w *nsWorker, ln *net.TCPListener, seen chan<- prox
 	remote := netip.MustParseAddrPort(c.RemoteAddr().String())
 	p.ct, p.ctFound, _ = dp.LookupCT(protoTCP, remote, p.orig)
 	var up net.Conn
-	p.upstream = w.Do(func() (err error) {
-		d := net.Dialer{Timeout: 2 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(UpstreamMark(p.ct.SrcIdentity)))
-			}); err != nil {
-				return err
-			}
-			return serr
-		}}
-		up, err = d.Dial("tcp4", p.orig.String())
-		return err
-	})
+	up, p.upstream = dial(p.orig, p.ct)
 	seen <- p
 	if p.upstream != nil {
 		return
@@ -98,6 +87,39 @@ func serveRelay(dp *Datapath, w *nsWorker, ln *net.TCPListener, seen chan<- prox
 	c.Write(buf[:n])
 }
 
+// markedDial dials from the node (w) with the client's upstream mark, as
+// the node's listeners do.
+func markedDial(w *nsWorker) func(netip.AddrPort, CTEntry) (net.Conn, error) {
+	return func(orig netip.AddrPort, ct CTEntry) (up net.Conn, err error) {
+		err = w.Do(func() (err error) {
+			d := net.Dialer{Timeout: 2 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+				var serr error
+				if err := rc.Control(func(fd uintptr) {
+					serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(UpstreamMark(ct.SrcIdentity)))
+				}); err != nil {
+					return err
+				}
+				return serr
+			}}
+			up, err = d.Dial("tcp4", orig.String())
+			return err
+		})
+		return up, err
+	}
+}
+
+// plainDial dials from the destination's netns (w), unmarked, as the
+// listeners inside endpoints' netns do.
+func plainDial(w *nsWorker) func(netip.AddrPort, CTEntry) (net.Conn, error) {
+	return func(orig netip.AddrPort, _ CTEntry) (up net.Conn, err error) {
+		err = w.Do(func() (err error) {
+			up, err = net.DialTimeout("tcp4", orig.String(), 2*time.Second)
+			return err
+		})
+		return up, err
+	}
+}
+
 // TestProxyRedirect steers a local flow to a transparent listener: the
 // accepted socket has the original destination, conntrack names the
 // client and the proxy port, the proxy's marked upstream connection
@@ -117,14 +139,7 @@ func TestProxyRedirect(t *testing.T) {
 	sh(t, "ip", "-n", node, "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "2004")
 	w := newNSWorker(t, node)
 
-	var dp *Datapath
-	if err := w.Do(func() (err error) {
-		dp, err = Open(Config{BPFRoot: bpfRoot, Logger: testLogger(t)})
-		return err
-	}); err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { dp.Close() })
+	dp := openIn(t, w, bpfRoot)
 	const (
 		idA, idB   = 1000, 1001
 		tlsPort    = 443
@@ -134,26 +149,7 @@ func TestProxyRedirect(t *testing.T) {
 	epA := a.endpoint(1, idA)
 	epB := b.endpoint(2, idB)
 	epB.Flags = EndpointPolicyIngress
-	if err := w.Do(func() error {
-		if err := dp.SetConfig(NodeConfig{RouterIP: netip.MustParseAddr(routerIP),
-			ClusterCIDR: netip.MustParsePrefix("10.200.0.0/16"), NodeIP: netip.MustParseAddr("172.30.0.1"),
-			Flags: ConfigPolicy}); err != nil {
-			return err
-		}
-		for _, c := range []container{a, b} {
-			if err := dp.AttachEndpoint(c.ifindex, c.lxcName); err != nil {
-				return err
-			}
-		}
-		for _, e := range []Endpoint{epA, epB} {
-			if err := dp.UpsertEndpoint(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatalf("set up: %v", err)
-	}
+	wirePolicyNode(t, w, dp, []container{a, b}, []Endpoint{epA, epB})
 
 	ln := listenTransparent(t, w)
 	proxyPort := uint16(ln.Addr().(*net.TCPAddr).Port)
@@ -180,7 +176,7 @@ func TestProxyRedirect(t *testing.T) {
 
 	t.Run("steered with its original destination", func(t *testing.T) {
 		seen := make(chan proxied, 1)
-		go serveRelay(dp, w, ln, seen)
+		go serveRelay(dp, ln, seen, markedDial(w))
 		before := metric(ReasonRedirectProxy)
 		// B's server answers what it got, so the echo shows the relay.
 		if err := tcpTry(t, a, b, tlsPort); err == nil {
@@ -226,6 +222,148 @@ func TestProxyRedirect(t *testing.T) {
 		}
 		if got := metric(ReasonDropPolicyDeny); got <= before {
 			t.Errorf("drop-policy-deny = %d, want > %d", got, before)
+		}
+	})
+}
+
+// TestProxyNetnsRedirect hands ingress flows of an endpoint with
+// EndpointProxyNetns to a listener inside its own netns (sk_lookup): from
+// another container and from the node stack, with the original
+// destination and the proxy port in conntrack. A port the policy allows
+// at L4 still reaches the application, and a flow whose listener is
+// missing is refused rather than passed to the application.
+func TestProxyNetnsRedirect(t *testing.T) {
+	requireTools(t, "ip", "nsenter")
+	bpfRoot := mountBPFFS(t)
+	node := newNetNS(t, "ynode")
+	a := addContainer(t, node, "yctra", "10.200.2.2", "lxcya")
+	b := addContainer(t, node, "yctrb", "10.200.2.3", "lxcyb")
+	sh(t, "ip", "-n", b.ns, "link", "set", "lo", "up")
+	// The node's own address: its connections count as the host.
+	sh(t, "ip", "-n", node, "addr", "add", "172.30.0.1/32", "dev", "lo")
+	sh(t, "ip", "-n", node, "link", "set", "lo", "up")
+	w := newNSWorker(t, node)
+	bw := newNSWorker(t, b.ns)
+
+	dp := openIn(t, w, bpfRoot)
+	const (
+		idA, idB   = 1000, 1001
+		idHost     = 1     // reserved:host
+		proxyPort  = 15001 // the node listener's port, as the policy names it
+		tlsPort    = 443
+		plainPort  = 8080
+		noListener = 8443
+	)
+	epA := a.endpoint(1, idA)
+	epB := b.endpoint(2, idB)
+	epB.Flags = EndpointPolicyIngress | EndpointProxyNetns
+	wirePolicyNode(t, w, dp, []container{a, b}, []Endpoint{epA, epB})
+
+	var ln *net.TCPListener
+	if err := bw.Do(func() error {
+		lc := net.ListenConfig{}
+		lc.SetMultipathTCP(false) // the socket map refuses MPTCP sockets
+		l, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		ln = l.(*net.TCPListener)
+		return nil
+	}); err != nil {
+		t.Fatalf("listen in B's netns: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	if err := dp.RegisterNetnsProxyListener(b.ip, proxyPort, ln); err != nil {
+		t.Fatalf("RegisterNetnsProxyListener: %v", err)
+	}
+	ns, err := os.Open("/run/netns/" + b.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	if err := dp.AttachProxyLookup(2, ns); err != nil {
+		t.Fatalf("AttachProxyLookup: %v", err)
+	}
+	// Idempotent: a second call re-points the same attachment.
+	if err := dp.AttachProxyLookup(2, ns); err != nil {
+		t.Fatalf("AttachProxyLookup again: %v", err)
+	}
+	entry := func(peer uint32, port, proxy uint16) {
+		k := PolicyKey{EndpointID: 2, Dir: DirIngress, Identity: peer, Proto: protoTCP, Port: port, PortBits: 16}
+		v := PolicyValue{Verdict: PolicyAllow, Redirect: proxy != 0, ProxyPort: proxy, RuleID: 7}
+		if err := dp.UpsertPolicy(k, v); err != nil {
+			t.Fatalf("UpsertPolicy: %v", err)
+		}
+	}
+	entry(idA, tlsPort, proxyPort)
+	entry(idHost, tlsPort, proxyPort)
+	entry(idA, plainPort, 0)
+	entry(idA, noListener, proxyPort+1)
+	metric := func(r Reason) uint64 {
+		m, err := dp.Metrics()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m[MetricKey{r, DirIngress}].Packets + m[MetricKey{r, DirEgress}].Packets
+	}
+	relayed := func(t *testing.T, err error, client netip.Addr, clientID uint32, seen chan proxied) {
+		t.Helper()
+		if want := `echo = "echo:via-proxy:hi"`; err == nil || err.Error() != want {
+			t.Fatalf("-> B:443: %v, want the relayed answer (%s)", err, want)
+		}
+		var p proxied
+		select {
+		case p = <-seen:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the listener in B's netns accepted nothing")
+		}
+		if want := netip.AddrPortFrom(b.ip, tlsPort); p.orig != want {
+			t.Errorf("accepted socket's local address %v, want the original destination %v", p.orig, want)
+		}
+		if !p.ctFound || p.ct.ProxyPort != proxyPort || p.ct.Flags&CTProxyNetns == 0 ||
+			p.ct.SrcIdentity != clientID || p.ct.DstIdentity != idB || p.ct.Src.Addr() != client {
+			t.Errorf("conntrack of the flow: found %v, %+v; want %v, proxy port %d with proxy-netns, identities %d → %d",
+				p.ctFound, p.ct, client, proxyPort, clientID, idB)
+		}
+		if p.upstream != nil {
+			t.Errorf("upstream from B's netns to B:443: %v", p.upstream)
+		}
+	}
+
+	t.Run("from a container to the listener in the destination's netns", func(t *testing.T) {
+		seen := make(chan proxied, 1)
+		go serveRelay(dp, ln, seen, plainDial(bw))
+		before := metric(ReasonRedirectProxy)
+		relayed(t, tcpTry(t, a, b, tlsPort), a.ip, idA, seen)
+		if got := metric(ReasonRedirectProxy); got <= before {
+			t.Errorf("redirect-proxy = %d, want > %d", got, before)
+		}
+	})
+	t.Run("from the node stack too (no drop-proxy-path)", func(t *testing.T) {
+		seen := make(chan proxied, 1)
+		go serveRelay(dp, ln, seen, plainDial(bw))
+		relayed(t, tcpTryFrom(t, w, bw, b.ip, tlsPort), netip.MustParseAddr("172.30.0.1"), idHost, seen)
+	})
+	t.Run("a port allowed at L4 reaches the application", func(t *testing.T) {
+		if err := tcpTry(t, a, b, plainPort); err != nil {
+			t.Fatalf("A -> B:%d: %v", plainPort, err)
+		}
+	})
+	t.Run("a missing listener fails closed", func(t *testing.T) {
+		before := metric(ReasonDropNoProxy)
+		if err := tcpTry(t, a, b, noListener); err == nil {
+			t.Fatalf("A -> B:%d reached the application although its proxy listener does not exist", noListener)
+		}
+		if got := metric(ReasonDropNoProxy); got <= before {
+			t.Errorf("drop-no-proxy = %d, want > %d", got, before)
+		}
+	})
+	t.Run("detached", func(t *testing.T) {
+		if err := dp.DetachProxyLookup(2); err != nil {
+			t.Fatalf("DetachProxyLookup: %v", err)
+		}
+		if err := dp.DetachProxyLookup(2); err != nil {
+			t.Fatalf("DetachProxyLookup of a detached endpoint: %v", err)
 		}
 	})
 }

@@ -157,6 +157,8 @@ func (e *Engine) applyLocked(epID uint16, pol *policy.EndpointPolicy, isCaller b
 	if err != nil {
 		return false, fmt.Errorf("policy map keys of endpoint %d: %w", epID, err)
 	}
+	// Listeners before the keys that name them.
+	proxyNetns := e.proxyNetnsLocked(epID, want)
 	var errs []error
 	for k, v := range want {
 		if old, ok := ep.applied[k]; ok && old == v {
@@ -169,7 +171,8 @@ func (e *Engine) applyLocked(epID uint16, pol *policy.EndpointPolicy, isCaller b
 		ep.applied[k] = v
 	}
 	ep.want = want
-	ep.status = Status{Ingress: pol.Ingress.Enforced, Egress: pol.Egress.Enforced, Revision: e.rulesRev, Entries: len(want)}
+	ep.status = Status{Ingress: pol.Ingress.Enforced, Egress: pol.Egress.Enforced, Revision: e.rulesRev, Entries: len(want),
+		ProxyNetns: proxyNetns}
 	changed := !isCaller && flagsOf(ep.status) != ep.flags
 	if !changed {
 		errs = append(errs, e.flushDeletesLocked(epID))

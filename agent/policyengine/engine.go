@@ -36,6 +36,12 @@ type Proxy interface {
 	// Retain stops every listener whose port is not in use, which maps
 	// the ports the policy maps still name to their number of keys.
 	Retain(use map[uint16]int)
+	// InNetns makes listeners inside the endpoint's own netns for the
+	// proxy ports of its ingress redirects (exactly these; an empty list
+	// stops them) and reports whether all of them serve there. The
+	// endpoint's flags then say so (datapath.EndpointProxyNetns), and the
+	// datapath hands its redirected flows to those listeners.
+	InNetns(epID uint16, ports []uint16) bool
 }
 
 // Config configures an Engine.
@@ -67,6 +73,9 @@ type Status struct {
 	Revision uint64
 	// Entries is the number of policy map keys of the endpoint.
 	Entries int
+	// ProxyNetns: the endpoint's ingress redirects go to proxy listeners
+	// in its own netns.
+	ProxyNetns bool
 }
 
 type localEndpoint struct {
@@ -385,6 +394,9 @@ func flagsOf(s Status) uint16 {
 	}
 	if s.Egress {
 		f |= datapath.EndpointPolicyEgress
+	}
+	if s.ProxyNetns {
+		f |= datapath.EndpointProxyNetns
 	}
 	return f
 }

@@ -6,6 +6,9 @@ package policyengine
 import (
 	"errors"
 	"fmt"
+	"slices"
+
+	"github.com/nori-net/nori/agent/datapath"
 )
 
 // proxyPortLocked is the proxy port for a redirecting key, 0 when no
@@ -22,6 +25,23 @@ func (e *Engine) proxyPortLocked(dir uint8, l7 string) uint16 {
 		return 0
 	}
 	return port
+}
+
+// proxyNetnsLocked asks the proxy for listeners in the endpoint's own
+// netns for the ports its ingress keys redirect to, and reports whether
+// the endpoint's flows may go there.
+func (e *Engine) proxyNetnsLocked(epID uint16, want map[datapath.PolicyKey]datapath.PolicyValue) bool {
+	if e.cfg.Proxy == nil {
+		return false
+	}
+	var ports []uint16
+	for k, v := range want {
+		if k.Dir == datapath.DirIngress && v.ProxyPort != 0 && !slices.Contains(ports, v.ProxyPort) {
+			ports = append(ports, v.ProxyPort)
+		}
+	}
+	slices.Sort(ports)
+	return e.cfg.Proxy.InNetns(epID, ports)
 }
 
 // retainProxyLocked tells the proxy which listeners the policy maps still

@@ -55,7 +55,8 @@ type handler struct {
 	certs       *CertStore
 	originating *policy.TLSContext
 
-	pool *upPool // the HTTP/1.1 path's upstream connections
+	pool *upPool  // the HTTP/1.1 path's upstream connections
+	dial DialFunc // PortConfig.Dial; nil dials on the node with a mark
 
 	// The HTTP/2 path's (net/http) upstream transports.
 	mu      sync.Mutex
@@ -81,6 +82,7 @@ func newHandler(cfg *PortConfig) (*handler, error) {
 		log:         cfg.Logger,
 		certs:       cfg.Certs,
 		originating: cfg.OriginatingTLS,
+		dial:        cfg.Dial,
 		plainTr:     map[uint32]*http.Transport{},
 		tlsTr:       map[tlsPoolKey]*http.Transport{},
 	}
@@ -116,11 +118,20 @@ func newDialer(mark uint32) *net.Dialer {
 	return d
 }
 
+// dialer returns how upstream connections for a client with mark are
+// made.
+func (h *handler) dialer(mark uint32) DialFunc {
+	if h.dial != nil {
+		return h.dial
+	}
+	return newDialer(mark).DialContext
+}
+
 // newTransport returns an HTTP/1.1-only upstream transport: applications
 // behind the proxy are spoken to as they were before the policy.
-func newTransport(mark uint32) *http.Transport {
+func newTransport(dial DialFunc) *http.Transport {
 	return &http.Transport{
-		DialContext:         newDialer(mark).DialContext,
+		DialContext:         dial,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
 		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
@@ -220,7 +231,7 @@ func (h *handler) plainTransport(mark uint32) *http.Transport {
 	defer h.mu.Unlock()
 	tr, ok := h.plainTr[mark]
 	if !ok {
-		tr = newTransport(mark)
+		tr = newTransport(h.dialer(mark))
 		h.plainTr[mark] = tr
 	}
 	return tr
@@ -240,15 +251,15 @@ func (h *handler) tlsTransport(key tlsPoolKey) (*http.Transport, error) {
 			break
 		}
 	}
-	tr := newTransport(key.mark)
-	dialer := newDialer(key.mark)
+	dial := h.dialer(key.mark)
+	tr := newTransport(dial)
 	tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		// Built per dial so a renewed CA or client certificate is used.
 		cfg, err := ClientTLS(h.certs, h.originating, name)
 		if err != nil {
 			return nil, err
 		}
-		raw, err := dialer.DialContext(ctx, network, addr)
+		raw, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}

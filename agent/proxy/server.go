@@ -40,7 +40,14 @@ type PortConfig struct {
 	// are in place, and Check says what is wrong. Without it NewServer
 	// refuses such a configuration.
 	LateSecrets bool
+	// Dial, when set, makes every upstream connection instead of a dialer
+	// on the node (which sets the origin's Mark): the agent's listeners
+	// inside an endpoint's netns dial the application there.
+	Dial DialFunc
 }
+
+// DialFunc dials an upstream connection, as net.Dialer.DialContext.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // Origin is what the agent knows about an accepted connection.
 type Origin struct {

@@ -77,7 +77,7 @@ func (p *upPool) get(ctx context.Context, k upKey) (c *upConn, reused bool, err 
 }
 
 func (p *upPool) dial(ctx context.Context, k upKey) (*upConn, error) {
-	raw, err := newDialer(k.mark).DialContext(ctx, "tcp", k.dst.String())
+	raw, err := p.h.dialer(k.mark)(ctx, "tcp", k.dst.String())
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,10 @@ import (
 type Datapath interface {
 	RegisterProxyListener(port uint16, ln syscall.Conn) error
 	UnregisterProxyListener(port uint16) error
+	RegisterNetnsProxyListener(ip netip.Addr, port uint16, ln syscall.Conn) error
+	UnregisterNetnsProxyListener(ip netip.Addr, port uint16) error
+	AttachProxyLookup(epID uint16, ns *os.File) error
+	DetachProxyLookup(epID uint16) error
 	LookupCT(proto uint8, src, dst netip.AddrPort) (datapath.CTEntry, bool, error)
 	LookupEndpoint(ip netip.Addr) (datapath.Endpoint, bool, error)
 }
@@ -80,6 +85,12 @@ type Manager struct {
 	byPort map[uint16]*listener
 	use    map[uint16]int
 	closed bool
+	// endpoints are the local endpoints whose netns can hold listeners
+	// (netns.go), by endpoint ID.
+	endpoints map[uint16]*nsEndpoint
+	// home is the agent's own netns, where threads return after making a
+	// socket in an endpoint's.
+	home *os.File
 
 	forwarded, denied, failed atomic.Uint64
 }
@@ -95,6 +106,8 @@ func New(cfg Config) *Manager {
 		byKey:  map[key]*listener{},
 		byPort: map[uint16]*listener{},
 		use:    map[uint16]int{},
+
+		endpoints: map[uint16]*nsEndpoint{},
 	}
 }
 
@@ -120,36 +133,15 @@ func (m *Manager) Port(dir uint8, l7 string) (uint16, error) {
 }
 
 func (m *Manager) start(k key) (*listener, error) {
-	pols, err := policymap.ParseL7(k.l7)
-	if err != nil {
-		return nil, err
-	}
-	set, err := proxy.Merge(pols)
-	if err != nil {
-		return nil, err
-	}
 	ln, err := listenTransparent(context.Background(), listenAddr)
 	if err != nil {
 		return nil, err
 	}
 	l := &listener{key: k, ln: ln, port: uint16(ln.Addr().(*net.TCPAddr).Port)}
-	srv, err := proxy.NewServer(proxy.PortConfig{
-		Certs:          m.cfg.Certs,
-		TerminatingTLS: set.TerminatingTLS,
-		OriginatingTLS: set.OriginatingTLS,
-		ServerNames:    set.ServerNames,
-		HTTP:           set.HTTP,
-		ImpliesMTLS:    m.cfg.ImpliesMTLS,
-		OriginalDst:    m.originOf(k.dir, l.port),
-		OnRecord:       m.recorder(k.dir, l.port),
-		Logger:         m.log.With("port", l.port),
-		// A policy may well come before its certificates: the port
-		// then refuses handshakes until they are written.
-		LateSecrets: true,
-	})
+	srv, err := m.newServer(k, l.port, nil, m.log.With("port", l.port))
 	if err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("proxy listener for %s: %w", k.l7, err)
+		return nil, err
 	}
 	l.srv = srv
 	if err := m.cfg.Datapath.RegisterProxyListener(l.port, ln); err != nil {
@@ -168,13 +160,47 @@ func (m *Manager) start(k key) (*listener, error) {
 	return l, nil
 }
 
+// newServer returns the proxy serving the L7 setting k for flows with
+// proxy port port. dial is nil for the node's listeners, which dial
+// upstream from the node with the client's mark.
+func (m *Manager) newServer(k key, port uint16, dial proxy.DialFunc, log *slog.Logger) (*proxy.Server, error) {
+	pols, err := policymap.ParseL7(k.l7)
+	if err != nil {
+		return nil, err
+	}
+	set, err := proxy.Merge(pols)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := proxy.NewServer(proxy.PortConfig{
+		Certs:          m.cfg.Certs,
+		TerminatingTLS: set.TerminatingTLS,
+		OriginatingTLS: set.OriginatingTLS,
+		ServerNames:    set.ServerNames,
+		HTTP:           set.HTTP,
+		ImpliesMTLS:    m.cfg.ImpliesMTLS,
+		OriginalDst:    m.originOf(k.dir, port, dial != nil),
+		OnRecord:       m.recorder(k.dir, port),
+		Logger:         log,
+		// A policy may well come before its certificates: the port
+		// then refuses handshakes until they are written.
+		LateSecrets: true,
+		Dial:        dial,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("proxy listener for %s: %w", k.l7, err)
+	}
+	return srv, nil
+}
+
 // originOf returns the listener's OriginalDst hook: the accepted socket's
 // local address is the flow's original destination, and the conntrack
 // entry the datapath made when it steered the flow names the client's
 // identity. A connection without such an entry did not come through a
 // redirect (something on the node dialled the loopback port) and is
-// refused.
-func (m *Manager) originOf(dir uint8, port uint16) func(net.Conn) (proxy.Origin, error) {
+// refused. A listener in the endpoint's netns (inNetns) dials from there,
+// where no mark is needed.
+func (m *Manager) originOf(dir uint8, port uint16, inNetns bool) func(net.Conn) (proxy.Origin, error) {
 	return func(c net.Conn) (proxy.Origin, error) {
 		local, err := netip.ParseAddrPort(c.LocalAddr().String())
 		if err != nil {
@@ -195,7 +221,9 @@ func (m *Manager) originOf(dir uint8, port uint16) func(net.Conn) (proxy.Origin,
 			Dst:         local,
 			SrcIdentity: e.SrcIdentity,
 			DstIdentity: e.DstIdentity,
-			Mark:        datapath.UpstreamMark(e.SrcIdentity),
+		}
+		if !inNetns {
+			o.Mark = datapath.UpstreamMark(e.SrcIdentity)
 		}
 		// Records name the endpoint whose policy sent the flow here: the
 		// destination for ingress rules, the client for egress ones.
@@ -243,6 +271,9 @@ func (m *Manager) Retain(use map[uint16]int) {
 		delete(m.byPort, port)
 		delete(m.byKey, l.key)
 		m.stop(l)
+		for _, ep := range m.endpoints {
+			m.stopInNetnsLocked(ep, port)
+		}
 	}
 }
 
@@ -253,6 +284,11 @@ func (m *Manager) stop(l *listener) {
 		m.log.Warn("unregister proxy listener", "port", l.port, "err", err)
 	}
 	m.log.Info("proxy listener stopped: no policy redirects to it", "port", l.port)
+	shutdown(l)
+}
+
+// shutdown lets l's requests in flight finish in the background.
+func shutdown(l *listener) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
@@ -268,6 +304,8 @@ type Status struct {
 	// Redirects is the number of policy map keys steering to a listener.
 	Redirects int
 	Ports     []uint16
+	// NetnsListeners are the listeners inside endpoints' netns.
+	NetnsListeners int
 	// Requests by outcome since the agent started.
 	Forwarded, Denied, Failed uint64
 	// Problems say which listeners cannot serve now (a secret missing).
@@ -285,6 +323,9 @@ func (m *Manager) Status() Status {
 		if err := l.srv.Check(); err != nil {
 			s.Problems = append(s.Problems, fmt.Sprintf("port %d: %v", port, err))
 		}
+	}
+	for _, ep := range m.endpoints {
+		s.NetnsListeners += len(ep.listeners)
 	}
 	sort.Strings(s.Problems)
 	sort.Slice(s.Ports, func(i, j int) bool { return s.Ports[i] < s.Ports[j] })
@@ -304,6 +345,16 @@ func (m *Manager) Close() {
 			m.log.Warn("unregister proxy listener", "port", l.port, "err", err)
 		}
 		l.srv.Close()
+	}
+	for _, ep := range m.endpoints {
+		for port := range ep.listeners {
+			m.stopInNetnsLocked(ep, port)
+		}
+		ep.close()
+	}
+	if m.home != nil {
+		m.home.Close()
+		m.home = nil
 	}
 }
 

@@ -141,7 +141,9 @@ static __always_inline int nori_ct_related(struct __sk_buff *skb, const struct n
 /* nori_ct_lookup classifies p against the tracked flows and keeps the
  * hit entry alive. p must have been through nori_parse_l4. *proxy_port
  * is the proxy listener of a flow steered to the proxy, for packets of
- * its first direction (replies come from the proxy itself), else 0. */
+ * its first direction (replies come from the proxy itself), else 0; a
+ * flow whose proxy is in the destination's netns needs no steering here
+ * and reads 0 too. */
 static __always_inline int nori_ct_lookup(struct __sk_buff *skb, const struct nori_pkt *p, __u64 now,
 					  __u16 *proxy_port)
 {
@@ -158,7 +160,7 @@ static __always_inline int nori_ct_lookup(struct __sk_buff *skb, const struct no
 		return NORI_CT_NEW;
 	}
 	flags = v->flags;
-	*proxy_port = v->proxy_port;
+	*proxy_port = (flags & NORI_CT_F_PROXY_NETNS) ? 0 : v->proxy_port;
 	if (p->proto == NORI_IPPROTO_TCP) {
 		/* A new connection reusing the ports of a closing one gets a
 		 * fresh policy verdict. */
@@ -185,10 +187,11 @@ static __always_inline int nori_ct_lookup(struct __sk_buff *skb, const struct no
 
 /* nori_ct_create tracks p's flow in both directions. Both entries carry
  * the identities of the flow's first packet (src = its sender); only the
- * forward one carries the proxy port. */
+ * forward one carries the proxy port, and with proxy_netns the flag that
+ * it is a listener in the destination's netns. */
 static __always_inline void nori_ct_create(const struct nori_pkt *p, __u64 now, __u32 src_identity,
 					   __u32 dst_identity, __u16 ep_id, __u32 rule_id,
-					   __u16 proxy_port)
+					   __u16 proxy_port, int proxy_netns)
 {
 	struct nori_ct_key k = {}, r = {};
 	struct nori_ct_value v = {};
@@ -201,6 +204,8 @@ static __always_inline void nori_ct_create(const struct nori_pkt *p, __u64 now, 
 	v.rule_id = rule_id;
 	v.ep_id = ep_id;
 	v.proxy_port = proxy_port;
+	if (proxy_port && proxy_netns)
+		v.flags = NORI_CT_F_PROXY_NETNS;
 	/* A full LRU map evicts its oldest entries; a failed insert only
 	 * means the next packet is decided by policy again. */
 	bpf_map_update_elem(&nori_ct, &k, &v, BPF_ANY);

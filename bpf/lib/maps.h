@@ -19,6 +19,9 @@ enum nori_ep_flags {
 	NORI_EP_F_POLICY_INGRESS = 0x1, /* issue 4: enforce ingress policy */
 	NORI_EP_F_POLICY_EGRESS = 0x2,  /* issue 4: enforce egress policy */
 	NORI_EP_F_PROXY = 0x4,          /* issue 5: some port goes to the proxy */
+	/* issue 5: the endpoint's ingress redirects go to proxy listeners in
+	 * its own netns (nori_proxy_lookup, proxy.c), not to the node's. */
+	NORI_EP_F_PROXY_NETNS = 0x8,
 };
 
 /* A local container, keyed by its IPv4 address in network order. */
@@ -182,6 +185,10 @@ enum nori_ct_flags {
 	NORI_CT_F_REPLY = 0x1,      /* this entry is the reply direction */
 	NORI_CT_F_SEEN_REPLY = 0x2, /* a reply has been seen */
 	NORI_CT_F_CLOSING = 0x4,    /* TCP FIN or RST seen */
+	/* issue 5: proxy_port names a listener in the destination's netns,
+	 * which nori_proxy_lookup assigns there; the tc programs pass the
+	 * flow on as if it had no proxy port. */
+	NORI_CT_F_PROXY_NETNS = 0x8,
 };
 
 struct nori_ct_value {
@@ -218,6 +225,25 @@ struct {
 	__uint(max_entries, 4096);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nori_proxy_socks SEC(".maps");
+
+/* The agent's proxy listeners inside endpoints' netns (issue 5), keyed
+ * by the endpoint's address and the proxy port of the policy entry: an
+ * ingress flow to an endpoint with NORI_EP_F_PROXY_NETNS is assigned
+ * there by nori_proxy_lookup, so the proxy's upstream connection to the
+ * application stays on the endpoint's loopback, as a sidecar's would. */
+struct nori_proxy_sock_key {
+	__u32 ip;   /* endpoint address, network order */
+	__u16 port; /* proxy port, host order */
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__type(key, struct nori_proxy_sock_key);
+	__type(value, __u64);
+	__uint(max_entries, 16384);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nori_proxy_ns_socks SEC(".maps");
 
 /* Events for `nori monitor`: drops now, policy verdicts and traces later. */
 struct {

@@ -9,7 +9,10 @@
  * An allow entry may also name a proxy port (issue 5): the flow is then
  * handed to the agent's proxy listener on that port (nori_to_proxy)
  * instead of its destination; conntrack keeps the port for the flow's
- * later packets. */
+ * later packets. An ingress flow to an endpoint with
+ * NORI_EP_F_PROXY_NETNS goes on to the endpoint instead, where
+ * nori_proxy_lookup (proxy.c) hands it to the agent's listener in the
+ * endpoint's own netns. */
 #ifndef NORI_POLICY_H
 #define NORI_POLICY_H
 
@@ -114,6 +117,16 @@ static __always_inline __u32 nori_peer_identity(const struct nori_node_config *c
 	return info ? info->identity : NORI_IDENTITY_WORLD;
 }
 
+/* nori_proxy_in_netns is the tc side of a flow for a proxy listener in
+ * the destination's own netns: conntrack has recorded the port, and
+ * nori_proxy_lookup (proxy.c) assigns the flow to that listener when it
+ * arrives there, so here the packet goes on as if it had no proxy port. */
+static __always_inline void nori_proxy_in_netns(struct __sk_buff *skb, __u16 *proxy_port)
+{
+	nori_count(NORI_REASON_REDIRECT_PROXY, NORI_DIR_INGRESS, skb->len);
+	*proxy_port = 0;
+}
+
 /* nori_policy_ingress handles a packet into the local endpoint dst from
  * a peer of identity src_identity (the node stack's or the overlay's
  * deliveries). It returns 0 to let the packet on, else the tc verdict
@@ -127,6 +140,7 @@ static __always_inline int nori_policy_ingress(struct __sk_buff *skb,
 					       struct nori_pkt *p, int from_proxy, __u16 *proxy_port)
 {
 	__u32 rule_id = 0;
+	int netns;
 	__u64 now;
 
 	*proxy_port = 0;
@@ -149,9 +163,12 @@ static __always_inline int nori_policy_ingress(struct __sk_buff *skb,
 		return NORI_TC_ACT_SHOT;
 	if (from_proxy)
 		*proxy_port = 0;
+	netns = *proxy_port && (dst->flags & NORI_EP_F_PROXY_NETNS);
 	/* Tracked even when dst does not enforce, so that turning
 	 * enforcement on later keeps the replies of running flows. */
-	nori_ct_create(p, now, src_identity, dst->identity, dst->ep_id, rule_id, *proxy_port);
+	nori_ct_create(p, now, src_identity, dst->identity, dst->ep_id, rule_id, *proxy_port, netns);
+	if (netns)
+		nori_proxy_in_netns(skb, proxy_port);
 	return 0;
 }
 
@@ -169,6 +186,7 @@ static __always_inline int nori_policy_egress(struct __sk_buff *skb,
 {
 	__u32 dst_identity, rule_id = 0, in_rule = 0;
 	__u16 in_proxy = 0;
+	int netns = 0;
 	__u64 now;
 
 	*proxy_port = 0;
@@ -195,10 +213,14 @@ static __always_inline int nori_policy_egress(struct __sk_buff *skb,
 			return NORI_TC_ACT_SHOT;
 		if (!rule_id)
 			rule_id = in_rule;
-		if (!*proxy_port)
+		if (!*proxy_port && in_proxy) {
 			*proxy_port = in_proxy;
+			netns = dst->flags & NORI_EP_F_PROXY_NETNS;
+		}
 	}
-	nori_ct_create(p, now, src->identity, dst_identity, src->ep_id, rule_id, *proxy_port);
+	nori_ct_create(p, now, src->identity, dst_identity, src->ep_id, rule_id, *proxy_port, netns);
+	if (netns)
+		nori_proxy_in_netns(skb, proxy_port);
 	return 0;
 }
 

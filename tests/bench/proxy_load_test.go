@@ -8,7 +8,10 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Variant kinds and modes of the proxy section.
@@ -72,6 +75,42 @@ type httpsLoad struct {
 	P99ms       float64 `json:"p99ms"`
 	MaxMs       float64 `json:"maxms"`
 	CPU         float64 `json:"cpu"` // the load generator's, in CPUs
+	// ProxyCPU is the CPU time (user + system) of the processes doing
+	// the TLS work over the whole run, warm-up included; measured here.
+	ProxyCPU time.Duration `json:"-"`
+}
+
+// proxyCPUPerRequest is a run's proxy CPU time per request, counting the
+// warm-up's requests at the measured rate.
+func (r httpsLoad) proxyCPUPerRequest() time.Duration {
+	n := r.RPS * (float64(proxySeconds) + proxyWarmup.Seconds())
+	if n <= 0 || r.ProxyCPU <= 0 {
+		return 0
+	}
+	return time.Duration(float64(r.ProxyCPU) / n)
+}
+
+// cpuTime sums the user and system CPU time of the processes.
+func cpuTime(pids []int) time.Duration {
+	var ticks int64
+	for _, pid := range pids {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ...": utime and stime are fields 14
+		// and 15, the 12th and 13th after comm.
+		i := strings.LastIndexByte(string(raw), ')')
+		f := strings.Fields(string(raw[i+1:]))
+		if i < 0 || len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + st
+	}
+	// USER_HZ is 100 on every Linux architecture Nori runs on.
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 // httpsGet makes one request from the client's netns.
@@ -110,10 +149,17 @@ func curvesArgs() []string {
 	return []string{"-curves", proxyCurves}
 }
 
-// proxyLoad runs one measurement of v from the client's netns.
-func (b *bench) proxyLoad(client benchCtr, v proxyVariant) httpsLoad {
+// proxyLoad runs one measurement of v from the client's netns; procs
+// lists the processes whose CPU time it reports (nil: none).
+func (b *bench) proxyLoad(client benchCtr, v proxyVariant, procs func() []int) httpsLoad {
 	b.t.Helper()
+	var pids []int
+	if procs != nil {
+		pids = procs()
+	}
+	cpu0 := cpuTime(pids)
 	out, err := inNetns(client.ns, b.proxyLoadArgv(v.url, v.mode)...).output(b.ctx)
+	cpu1 := cpuTime(pids)
 	if err != nil {
 		b.t.Fatalf("%s: %v", v.name(), err)
 	}
@@ -121,18 +167,20 @@ func (b *bench) proxyLoad(client benchCtr, v proxyVariant) httpsLoad {
 	if err := json.Unmarshal(out, &r); err != nil {
 		b.t.Fatalf("%s: parse https load output %q: %v", v.name(), out, err)
 	}
+	r.ProxyCPU = cpu1 - cpu0
 	return r
 }
 
 // proxyRounds runs every variant once per round, starting one later each
 // round, and returns each variant's runs in round order.
-func (b *bench) proxyRounds(client benchCtr, vs []proxyVariant, rounds int) [][]httpsLoad {
+func (b *bench) proxyRounds(rig proxyRig, rounds int) [][]httpsLoad {
 	b.t.Helper()
+	vs := rig.vs
 	res := make([][]httpsLoad, len(vs))
 	for r := 0; r < rounds; r++ {
 		for k := range vs {
 			i := (r + k) % len(vs)
-			res[i] = append(res[i], b.proxyLoad(client, vs[i]))
+			res[i] = append(res[i], b.proxyLoad(rig.client, vs[i], rig.procs[vs[i].kind]))
 			b.checkInterrupted()
 		}
 		fmt.Fprintf(b.out, "round %d/%d done (load average %s)\n", r+1, rounds, loadavg())
@@ -157,6 +205,13 @@ func (b *bench) proxyTable(vs []proxyVariant, res [][]httpsLoad) {
 	p99 := func(i int) []float64 { return field(res[i], func(r httpsLoad) float64 { return r.P99ms }) }
 	maxs := func(i int) []float64 { return field(res[i], func(r httpsLoad) float64 { return r.MaxMs }) }
 	cpu := func(i int) []float64 { return field(res[i], func(r httpsLoad) float64 { return r.CPU }) }
+	proxyCPU := func(i int) string {
+		xs := field(res[i], func(r httpsLoad) float64 { return float64(r.proxyCPUPerRequest()) })
+		if median(xs) == 0 {
+			return "-"
+		}
+		return dur(int64(median(xs)))
+	}
 
 	var rows [][]string
 	var failures []string
@@ -176,17 +231,18 @@ func (b *bench) proxyTable(vs []proxyVariant, res [][]httpsLoad) {
 		}
 		a := anchor(v)
 		rows = append(rows, []string{v.name(), strings.Join(rounds, " "), fmt.Sprintf("%.0f", median(rps(i))),
-			ms(median(p50(i))), ms(median(p99(i))), ms(maxOf(maxs(i))), fmt.Sprint(errs), fmt.Sprintf("%.2f", median(cpu(i))),
+			ms(median(p50(i))), ms(median(p99(i))), ms(maxOf(maxs(i))), fmt.Sprint(errs), fmt.Sprintf("%.2f", median(cpu(i))), proxyCPU(i),
 			fmt.Sprintf("%.2f×", pairedRatio(rps(i), rps(a))), fmt.Sprintf("%.2f×", pairedRatio(p99(i), p99(a))), res[i][0].TLS})
 	}
 	fmt.Fprintln(b.out)
-	table(b.out, []string{"variant", "req/s per round", "req/s (median)", "p50 (median of rounds)", "p99 (median of rounds)", "max", "errors", "client CPUs",
+	table(b.out, []string{"variant", "req/s per round", "req/s (median)", "p50 (median of rounds)", "p99 (median of rounds)", "max", "errors", "client CPUs", "proxy CPU per request",
 		"req/s vs nginx (per-round ratio, median)", "p99 vs nginx (per-round ratio, median)", "TLS negotiated"}, rows)
 	for _, v := range vs {
 		if v.mode == modeKeepalive {
 			fmt.Fprintf(b.out, "%-5s %s: %s\n", v.kind, v.url, v.desc)
 		}
 	}
+	fmt.Fprintln(b.out, "proxy CPU per request: user + system CPU time of the agent (all of it) or of nginx's master and workers over a run, warm-up included, per request at the run's rate")
 	for _, mode := range []string{modeKeepalive, modeNewconn} {
 		fmt.Fprintf(b.out, "TLS handshakes with %s: %s\n", mode, res[anchorIndex(vs, mode)][0].Handshake)
 	}

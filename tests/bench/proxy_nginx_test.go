@@ -57,8 +57,8 @@ http {
 }
 
 // startNginx runs nginx in the server's netns until the returned stop,
-// which ends it and its workers.
-func (b *bench) startNginx(netns, crt, key string) func() {
+// which ends it and its workers; the PID is the master's.
+func (b *bench) startNginx(netns, crt, key string) (func(), int) {
 	b.t.Helper()
 	dir, err := os.MkdirTemp(b.tools, "nginx-")
 	if err != nil {
@@ -95,7 +95,7 @@ func (b *bench) startNginx(netns, crt, key string) func() {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		stop()
-	}
+	}, master
 }
 
 // readPID waits briefly for a pid file and parses it.

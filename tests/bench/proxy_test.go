@@ -68,6 +68,10 @@ type proxyRig struct {
 	h              *harness.Host
 	client, server benchCtr
 	vs             []proxyVariant
+	// procs lists, per variant kind, the processes doing the TLS work
+	// (the agent, nginx's master and workers), whose CPU time each run
+	// reports.
+	procs map[string]func() []int
 }
 
 // proxy is the whole section.
@@ -84,7 +88,7 @@ func (b *bench) proxy() {
 		inNetns("SERVER_NETNS", b.proxyBackendArgv()...).line(),
 		inNetns("SERVER_NETNS", "nginx", "-e", "stderr", "-c", "NGINX_CONF", "-g", "daemon off;").line(),
 		inNetns("CLIENT_NETNS", b.proxyLoadArgv("URL", "keepalive|newconn")...).line())
-	res := b.proxyRounds(r.client, r.vs, proxyRounds)
+	res := b.proxyRounds(r, proxyRounds)
 	b.proxyTable(r.vs, res)
 	deletePolicy()
 }
@@ -96,7 +100,8 @@ func (b *bench) proxySetup() proxyRig {
 	harness.Require(b.t, "nginx", "nerdctl", "busybox-image")
 	var r proxyRig
 	var certDir string
-	r.h, certDir = b.proxyHost()
+	var agentPID int
+	r.h, certDir, agentPID = b.proxyHost()
 	r.client = b.benchContainer(r.h, proxyClientName)
 	r.server = b.benchContainer(r.h, proxyServerName)
 	b.waitIdentities(r.h, []string{r.client.ip, r.server.ip}, 30*time.Second)
@@ -112,7 +117,12 @@ func (b *bench) proxySetup() proxyRig {
 		b.t.Fatalf("start backend: %v", err)
 	}
 	b.t.Cleanup(stopBackend)
-	b.t.Cleanup(b.startNginx(r.server.ns, crt, key))
+	stopNginx, nginxPID := b.startNginx(r.server.ns, crt, key)
+	b.t.Cleanup(stopNginx)
+	r.procs = map[string]func() []int{
+		proxyNori:  func() []int { return []int{agentPID} },
+		proxyNginx: func() []int { return append(childPIDs(nginxPID), nginxPID) },
+	}
 
 	// Before the policy, 443 is the backend itself in plain HTTP.
 	direct := b.proxyGet(r.client, "http://"+r.server.ip+":"+proxyNoriPort+"/")
@@ -170,7 +180,7 @@ func (b *bench) proxyAnswers(r proxyRig) {
 
 // proxyHost makes the section's host: its agent reads secrets from a
 // directory of the host's own, which the harness does not pass.
-func (b *bench) proxyHost() (*harness.Host, string) {
+func (b *bench) proxyHost() (*harness.Host, string, int) {
 	b.t.Helper()
 	h := harness.NewSwitch(b.t).AddHost(b.t, "tls")
 	certDir := filepath.Join(h.Dir, "certs")
@@ -178,11 +188,11 @@ func (b *bench) proxyHost() (*harness.Host, string) {
 		b.t.Fatalf("create certificates directory: %v", err)
 	}
 	args := append([]string{"--certificates-directory", certDir}, proxyAgentArgs...)
-	h.StartAgent(b.t, args...)
+	agent := h.StartAgent(b.t, args...)
 	fmt.Fprintf(b.out, "host %s: netns %s, nori-agent %s\n", h, h.NetnsName, strings.Join(append(h.AgentArgs(), args...), " "))
 	h.StartContainerd(b.t)
 	harness.LoadImage(b.t, "nerdctl", h)
-	return h, certDir
+	return h, certDir, agent.PID()
 }
 
 // waitNoriAnswers retries a request through Nori's proxy until it answers

@@ -95,8 +95,7 @@ func newProxyEnv(t *testing.T) *proxyEnv {
 		// Made before the agent starts, so it is removed after the
 		// agent stopped (cleanups run last in, first out).
 		e.certDirs[n] = t.TempDir()
-		e.agents[n] = e.h[n].StartAgent(t, "--kvstore", "etcd", "--kvstore-opt", "etcd.address="+e.etcd.Address(),
-			"--certificates-directory", e.certDirs[n], "--prometheus-serve-addr", metricsAddr)
+		e.agents[n] = e.h[n].StartAgent(t, e.agentArgs(n)...)
 	}
 	h1, h2 := e.h["h1"], e.h["h2"]
 	h1.StartContainerd(t)
@@ -785,3 +784,9 @@ func (l *lineLog) since(from int) []string {
 
 // proxyStatusRE is issue 5's line of `nori status`.
 var proxyStatusRE = regexp.MustCompile(`(?m)^Proxy Status:\s+OK, (\d+) redirects active`)
+
+// agentArgs are the flags of host n's agent.
+func (e *proxyEnv) agentArgs(n string) []string {
+	return []string{"--kvstore", "etcd", "--kvstore-opt", "etcd.address=" + e.etcd.Address(),
+		"--certificates-directory", e.certDirs[n], "--prometheus-serve-addr", metricsAddr}
+}

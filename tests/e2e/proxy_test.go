@@ -54,6 +54,38 @@ func TestProxy(t *testing.T) {
 	t.Run("secret written after the policy", e.testTLSLateSecret)
 	t.Run("egress http rules keep the client's identity", e.testEgressHTTP)
 	t.Run("prometheus metrics", e.testProxyMetrics)
+	t.Run("agent killed and restarted", func(st *testing.T) { e.testProxyAgentRestart(t, st) })
+}
+
+// testProxyAgentRestart: while h2's agent is dead (SIGKILL), a new HTTPS
+// connection to app2:443 fails closed (the listener in app2's netns died
+// with the agent; the pinned sk_lookup program still claims the flow) and
+// never reaches app2's plain listener, while the plain port (allowed at
+// L4) keeps working. The restarted agent serves the seed's request again.
+// The new agent belongs to the whole test (parent), so that it outlives
+// this subtest's cleanups.
+func (e *proxyEnv) testProxyAgentRestart(parent, t *testing.T) {
+	e.subtest(t)
+	app1, app2 := e.ctr(t, "app1@h1"), e.ctr(t, "app2@h2")
+	e.applyVariant(t, `[{"labels":[{"key":"name","value":"app2-tls"}],
+  "endpointSelector":{"matchLabels":{"name":"app2"}},
+  "ingress":[{"fromEndpoints":[{"matchLabels":{"name":"app1"}}],"toPorts":[`+seedPorts+`,{"ports":[{"port":"8080","protocol":"TCP"}]}]}]}]`)
+	e.seedRequest(t, app1)
+	e.agents["h2"].Kill(t)
+	hellos := e.app2.tlsHellos(tlsPort)
+	m := e.marker("dead-agent")
+	if r := curlFrom(t, app1, m, "--insecure", appURL("https", app2, tlsPort, "/")); r.exit == 0 {
+		t.Errorf("curl https://%s/ from app1@h1 with h2's agent dead: want a failure, got %s", app2.ip, r)
+	}
+	if n := e.app2.tlsHellos(tlsPort); n > hellos {
+		t.Errorf("with h2's agent dead, %d HTTPS connection(s) reached app2's plain listener on 443 directly", n-hellos)
+	}
+	if got, err := reachTCP(app1.ns, hostPort(app2.ip, plainPort), probeTimeout); got != harness.Open {
+		t.Errorf("app1@h1 → app2:%d with h2's agent dead: want open (the datapath stays), got %s (%v)", plainPort, got, err)
+	}
+	e.agents["h2"] = e.h["h2"].StartAgent(parent, e.agentArgs("h2")...)
+	seen, _, _ := e.seedRequest(t, app1)
+	t.Logf("after the restart app2 received: %s", seen)
 }
 
 // testProxyBaseline: without policy, plain HTTP reaches all of app2's
@@ -273,6 +305,12 @@ func (e *proxyEnv) seedRequest(t *testing.T, from *peer) (seenRequest, curlResul
 	}
 	if !strings.Contains(r.body, "app2 port 443: GET /") {
 		bad = append(bad, fmt.Sprintf("want app2's answer as body, curl got %q", r.body))
+	}
+	// The agent serves app2's ingress redirects from a listener inside
+	// app2's own netns, so the upstream connection comes from app2's own
+	// address over its loopback (a node listener would dial from the node).
+	if host, _, err := net.SplitHostPort(seen.Remote); err != nil || host != app2.ip {
+		bad = append(bad, fmt.Sprintf("want the upstream connection from app2's own address %s (the proxy listener in app2's netns), got %q", app2.ip, seen.Remote))
 	}
 	if len(bad) > 0 {
 		t.Errorf("HTTPS from %s through the proxy: %s; app2 received: %s", from, strings.Join(bad, "; "), seen)

@@ -25,9 +25,10 @@ const (
 type DatapathNoriCtFlags uint32
 
 const (
-	DatapathNoriCtFlagsNORI_CT_F_REPLY      DatapathNoriCtFlags = 1
-	DatapathNoriCtFlagsNORI_CT_F_SEEN_REPLY DatapathNoriCtFlags = 2
-	DatapathNoriCtFlagsNORI_CT_F_CLOSING    DatapathNoriCtFlags = 4
+	DatapathNoriCtFlagsNORI_CT_F_REPLY       DatapathNoriCtFlags = 1
+	DatapathNoriCtFlagsNORI_CT_F_SEEN_REPLY  DatapathNoriCtFlags = 2
+	DatapathNoriCtFlagsNORI_CT_F_CLOSING     DatapathNoriCtFlags = 4
+	DatapathNoriCtFlagsNORI_CT_F_PROXY_NETNS DatapathNoriCtFlags = 8
 )
 
 type DatapathNoriCtKey struct {
@@ -79,6 +80,7 @@ const (
 	DatapathNoriEpFlagsNORI_EP_F_POLICY_INGRESS DatapathNoriEpFlags = 1
 	DatapathNoriEpFlagsNORI_EP_F_POLICY_EGRESS  DatapathNoriEpFlags = 2
 	DatapathNoriEpFlagsNORI_EP_F_PROXY          DatapathNoriEpFlags = 4
+	DatapathNoriEpFlagsNORI_EP_F_PROXY_NETNS    DatapathNoriEpFlags = 8
 )
 
 type DatapathNoriEvent struct {
@@ -203,6 +205,13 @@ const (
 	DatapathNoriPolicyVerdictNORI_POLICY_DENY  DatapathNoriPolicyVerdict = 2
 )
 
+type DatapathNoriProxySockKey struct {
+	_    structs.HostLayout
+	Ip   uint32
+	Port uint16
+	Pad  uint16
+}
+
 type DatapathNoriReason uint32
 
 const (
@@ -245,9 +254,11 @@ const (
 	DatapathMapNoriIpcache        = "nori_ipcache"
 	DatapathMapNoriMetrics        = "nori_metrics"
 	DatapathMapNoriPolicy         = "nori_policy"
+	DatapathMapNoriProxyNsSocks   = "nori_proxy_ns_socks"
 	DatapathMapNoriProxySocks     = "nori_proxy_socks"
 	DatapathProgNoriFromContainer = "nori_from_container"
 	DatapathProgNoriFromOverlay   = "nori_from_overlay"
+	DatapathProgNoriProxyLookup   = "nori_proxy_lookup"
 	DatapathProgNoriToContainer   = "nori_to_container"
 	DatapathProgNoriToOverlay     = "nori_to_overlay"
 	DatapathVarNoriUnusedGoTypes  = "nori_unused_go_types"
@@ -297,6 +308,7 @@ type DatapathSpecs struct {
 type DatapathProgramSpecs struct {
 	NoriFromContainer *ebpf.ProgramSpec `ebpf:"nori_from_container"`
 	NoriFromOverlay   *ebpf.ProgramSpec `ebpf:"nori_from_overlay"`
+	NoriProxyLookup   *ebpf.ProgramSpec `ebpf:"nori_proxy_lookup"`
 	NoriToContainer   *ebpf.ProgramSpec `ebpf:"nori_to_container"`
 	NoriToOverlay     *ebpf.ProgramSpec `ebpf:"nori_to_overlay"`
 }
@@ -305,14 +317,15 @@ type DatapathProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathMapSpecs struct {
-	NoriConfig     *ebpf.MapSpec `ebpf:"nori_config"`
-	NoriCt         *ebpf.MapSpec `ebpf:"nori_ct"`
-	NoriEndpoints  *ebpf.MapSpec `ebpf:"nori_endpoints"`
-	NoriEvents     *ebpf.MapSpec `ebpf:"nori_events"`
-	NoriIpcache    *ebpf.MapSpec `ebpf:"nori_ipcache"`
-	NoriMetrics    *ebpf.MapSpec `ebpf:"nori_metrics"`
-	NoriPolicy     *ebpf.MapSpec `ebpf:"nori_policy"`
-	NoriProxySocks *ebpf.MapSpec `ebpf:"nori_proxy_socks"`
+	NoriConfig       *ebpf.MapSpec `ebpf:"nori_config"`
+	NoriCt           *ebpf.MapSpec `ebpf:"nori_ct"`
+	NoriEndpoints    *ebpf.MapSpec `ebpf:"nori_endpoints"`
+	NoriEvents       *ebpf.MapSpec `ebpf:"nori_events"`
+	NoriIpcache      *ebpf.MapSpec `ebpf:"nori_ipcache"`
+	NoriMetrics      *ebpf.MapSpec `ebpf:"nori_metrics"`
+	NoriPolicy       *ebpf.MapSpec `ebpf:"nori_policy"`
+	NoriProxyNsSocks *ebpf.MapSpec `ebpf:"nori_proxy_ns_socks"`
+	NoriProxySocks   *ebpf.MapSpec `ebpf:"nori_proxy_socks"`
 }
 
 // DatapathVariableSpecs contains global variables before they are loaded into the kernel.
@@ -342,14 +355,15 @@ func (o *DatapathObjects) Close() error {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathMaps struct {
-	NoriConfig     *ebpf.Map `ebpf:"nori_config"`
-	NoriCt         *ebpf.Map `ebpf:"nori_ct"`
-	NoriEndpoints  *ebpf.Map `ebpf:"nori_endpoints"`
-	NoriEvents     *ebpf.Map `ebpf:"nori_events"`
-	NoriIpcache    *ebpf.Map `ebpf:"nori_ipcache"`
-	NoriMetrics    *ebpf.Map `ebpf:"nori_metrics"`
-	NoriPolicy     *ebpf.Map `ebpf:"nori_policy"`
-	NoriProxySocks *ebpf.Map `ebpf:"nori_proxy_socks"`
+	NoriConfig       *ebpf.Map `ebpf:"nori_config"`
+	NoriCt           *ebpf.Map `ebpf:"nori_ct"`
+	NoriEndpoints    *ebpf.Map `ebpf:"nori_endpoints"`
+	NoriEvents       *ebpf.Map `ebpf:"nori_events"`
+	NoriIpcache      *ebpf.Map `ebpf:"nori_ipcache"`
+	NoriMetrics      *ebpf.Map `ebpf:"nori_metrics"`
+	NoriPolicy       *ebpf.Map `ebpf:"nori_policy"`
+	NoriProxyNsSocks *ebpf.Map `ebpf:"nori_proxy_ns_socks"`
+	NoriProxySocks   *ebpf.Map `ebpf:"nori_proxy_socks"`
 }
 
 func (m *DatapathMaps) Close() error {
@@ -361,6 +375,7 @@ func (m *DatapathMaps) Close() error {
 		m.NoriIpcache,
 		m.NoriMetrics,
 		m.NoriPolicy,
+		m.NoriProxyNsSocks,
 		m.NoriProxySocks,
 	)
 }
@@ -378,6 +393,7 @@ type DatapathVariables struct {
 type DatapathPrograms struct {
 	NoriFromContainer *ebpf.Program `ebpf:"nori_from_container"`
 	NoriFromOverlay   *ebpf.Program `ebpf:"nori_from_overlay"`
+	NoriProxyLookup   *ebpf.Program `ebpf:"nori_proxy_lookup"`
 	NoriToContainer   *ebpf.Program `ebpf:"nori_to_container"`
 	NoriToOverlay     *ebpf.Program `ebpf:"nori_to_overlay"`
 }
@@ -386,6 +402,7 @@ func (p *DatapathPrograms) Close() error {
 	return _DatapathClose(
 		p.NoriFromContainer,
 		p.NoriFromOverlay,
+		p.NoriProxyLookup,
 		p.NoriToContainer,
 		p.NoriToOverlay,
 	)
