@@ -334,6 +334,9 @@ type ProxyStatus struct {
 	// a listener; Ports are the listeners' ports.
 	Redirects int      `json:"redirects"`
 	Ports     []uint16 `json:"ports,omitempty"`
+	// NetnsListeners are the listeners inside containers' netns, one per
+	// container and proxy port, serving their ingress redirects.
+	NetnsListeners int `json:"netnsListeners"`
 	// Requests by outcome since the agent started.
 	Forwarded uint64 `json:"forwarded"`
 	Denied    uint64 `json:"denied"`

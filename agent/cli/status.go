@@ -174,6 +174,9 @@ func proxyLine(p *api.ProxyStatus, verbose bool) string {
 		}
 		v += " on ports " + strings.Join(ports, ",")
 	}
+	if p.NetnsListeners > 0 {
+		v += fmt.Sprintf(", %d in containers", p.NetnsListeners)
+	}
 	if verbose {
 		v += fmt.Sprintf("; requests: %d forwarded, %d denied, %d failed", p.Forwarded, p.Denied, p.Failed)
 	}

@@ -95,10 +95,11 @@ func (a *endpointDatapath) Update(ep *endpoint.Endpoint) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	// Docker's endpoints (HostOnly) live in a netns Docker alone knows:
-	// their flows for the proxy go to the node's listeners.
-	if a.proxy != nil && !ep.HostOnly && ep.Netns != "" && len(ep.IPs) > 0 {
-		a.proxy.SetEndpoint(ep.ID, ep.IPs[0], ep.Netns)
+	// A Docker endpoint (HostOnly) learns its netns (the sandbox) only
+	// with its labels; until then its flows for the proxy go to the
+	// node's listeners.
+	if a.proxy != nil && ep.Netns != "" {
+		a.proxy.SetEndpoint(ep.ID, ep.IPs, ep.Netns)
 	}
 	// The policy keys go in before the entry that turns enforcement on.
 	flags, err := a.policy.Endpoint(ep.ID, ep.Identity, ep.Labels, a.currentFlags(ep))

@@ -85,8 +85,10 @@ func (d *Daemon) proxyStatus() *api.ProxyStatus {
 		Redirects: d.policy.Redirects(),
 		Ports:     st.Ports,
 		Forwarded: st.Forwarded,
-		Denied:    st.Denied,
-		Failed:    st.Failed,
+
+		NetnsListeners: st.NetnsListeners,
+		Denied:         st.Denied,
+		Failed:         st.Failed,
 	}
 	problems := append(d.policy.ProxyErrors(), st.Problems...)
 	// Without the routing, steered packets never reach a listener.

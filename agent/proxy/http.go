@@ -131,10 +131,11 @@ func (h *handler) dialer(mark uint32) DialFunc {
 // behind the proxy are spoken to as they were before the policy.
 func newTransport(dial DialFunc) *http.Transport {
 	return &http.Transport{
-		DialContext:         dial,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
+		DialContext:           dial,
+		ResponseHeaderTimeout: upstreamHeaderTimeout,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSNextProto:          map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
 }
 
@@ -279,6 +280,10 @@ func (h *handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		st.failed = true
 	}
 	h.log.Debug("upstream request failed", "host", r.Host, "path", r.URL.Path, "err", err)
+	if isTimeout(err) {
+		w.WriteHeader(http.StatusGatewayTimeout)
+		return
+	}
 	w.WriteHeader(http.StatusBadGateway)
 }
 

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -29,6 +30,12 @@ const (
 	// headerTimeout bounds reading a request's header once it started.
 	headerTimeout = 30 * time.Second
 )
+
+// upstreamHeaderTimeout bounds the wait for an upstream's response header
+// once the request is sent, as nginx's proxy_read_timeout (60 s): a hung
+// application then costs the client a 504, not a connection held forever.
+// A variable so that tests can shorten it.
+var upstreamHeaderTimeout = 60 * time.Second
 
 // hopHeaders are connection-level headers a proxy must not forward
 // (RFC 9110 §7.6.1), besides those the Connection header names.
@@ -145,9 +152,13 @@ func (hc *http1Conn) serve(req *http.Request) bool {
 	resp, err := hc.roundTrip(req)
 	if err != nil {
 		h.log.Debug("upstream request failed", "dst", hc.origin.Dst, "path", rec.Path, "err", err)
-		rec.Verdict, rec.Status = VerdictError, http.StatusBadGateway
+		status := http.StatusBadGateway
+		if errors.Is(err, errUpstreamTimeout) {
+			status = http.StatusGatewayTimeout
+		}
+		rec.Verdict, rec.Status = VerdictError, status
 		req.Close = downClose
-		return hc.reply(req, http.StatusBadGateway, "") && req.Body == http.NoBody
+		return hc.reply(req, status, "") && req.Body == http.NoBody
 	}
 	rec.Verdict, rec.Status = VerdictForwarded, resp.StatusCode
 	if resp.StatusCode == http.StatusSwitchingProtocols && upgrade != "" {
@@ -221,16 +232,30 @@ func (hc *http1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 		var resp *http.Response
 		if err == nil {
+			hc.up.c.SetReadDeadline(time.Now().Add(upstreamHeaderTimeout))
 			resp, err = readFinalResponse(hc.up.br, req)
+			hc.up.c.SetReadDeadline(time.Time{})
 		}
 		if err == nil {
 			return resp, nil
+		}
+		if isTimeout(err) {
+			hc.dropUpstream()
+			return nil, fmt.Errorf("%w: %w", errUpstreamTimeout, err)
 		}
 		hc.dropUpstream()
 		if !reused || attempt > 0 || (req.Body != nil && req.Body != http.NoBody) {
 			return nil, err
 		}
 	}
+}
+
+// errUpstreamTimeout: the upstream sent no response header in time.
+var errUpstreamTimeout = errors.New("upstream response header timeout")
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (hc *http1Conn) dropUpstream() {

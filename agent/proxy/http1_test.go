@@ -248,3 +248,37 @@ func TestHTTP1DeniedBodies(t *testing.T) {
 		t.Fatalf("big denied POST: %v %v, want 403 with Connection: close", resp, err)
 	}
 }
+
+// TestHTTP1UpstreamHeaderTimeout: an upstream that never answers costs the
+// client a 504 after the header timeout, and the connection serves the
+// next request on a new upstream connection.
+func TestHTTP1UpstreamHeaderTimeout(t *testing.T) {
+	defer func(d time.Duration) { upstreamHeaderTimeout = d }(upstreamHeaderTimeout)
+	upstreamHeaderTimeout = 200 * time.Millisecond
+	release := make(chan struct{})
+	defer close(release)
+	u := newRawUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hang" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	p := startProxy(t, PortConfig{}, netip.MustParseAddrPort(u.srv.Listener.Addr().String()))
+	c, br := dialPlain(t, p)
+	start := time.Now()
+	resp, _ := roundTripRaw(t, c, br, "GET /hang HTTP/1.1\r\nHost: web.example\r\n\r\n")
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("hung upstream: got %d, want 504", resp.StatusCode)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("the 504 took %s with a 200ms header timeout", d)
+	}
+	resp, body := roundTripRaw(t, c, br, "GET /next HTTP/1.1\r\nHost: web.example\r\n\r\n")
+	if resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("next request on the same connection: %d %q, want 200 \"ok\"", resp.StatusCode, body)
+	}
+}

@@ -24,7 +24,7 @@ import (
 // nsEndpoint is a local endpoint whose netns the agent knows.
 type nsEndpoint struct {
 	id   uint16
-	ip   netip.Addr
+	ips  []netip.Addr // its IPv4 addresses; the listener serves them all
 	path string
 	ns   *os.File // opened on first use
 	// attached: the datapath's sk_lookup program runs in the netns. It
@@ -44,16 +44,22 @@ func (ep *nsEndpoint) close() {
 // SetEndpoint tells the manager where a local endpoint lives, so that its
 // ingress redirects can get listeners in its netns (InNetns). A changed
 // namespace or address drops the listeners made for the old one.
-func (m *Manager) SetEndpoint(id uint16, ip netip.Addr, netnsPath string) {
+func (m *Manager) SetEndpoint(id uint16, ips []netip.Addr, netnsPath string) {
+	var v4 []netip.Addr
+	for _, ip := range ips {
+		if ip.Is4() {
+			v4 = append(v4, ip)
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if ep, ok := m.endpoints[id]; ok {
-		if ep.ip == ip && ep.path == netnsPath {
+		if slices.Equal(ep.ips, v4) && ep.path == netnsPath {
 			return
 		}
 		m.removeEndpointLocked(ep)
 	}
-	m.endpoints[id] = &nsEndpoint{id: id, ip: ip, path: netnsPath, listeners: map[uint16]*listener{}}
+	m.endpoints[id] = &nsEndpoint{id: id, ips: v4, path: netnsPath, listeners: map[uint16]*listener{}}
 }
 
 // RemoveEndpoint stops the endpoint's listeners and detaches the datapath
@@ -125,8 +131,8 @@ func (m *Manager) enterLocked(ep *nsEndpoint) error {
 		m.home = home
 	}
 	if ep.ns == nil {
-		if ep.path == "" {
-			return errors.New("netns unknown")
+		if ep.path == "" || len(ep.ips) == 0 {
+			return errors.New("netns or IPv4 address unknown")
 		}
 		ns, err := os.Open(ep.path)
 		if err != nil {
@@ -160,9 +166,11 @@ func (m *Manager) startInNetnsLocked(ep *nsEndpoint, port uint16) error {
 		return err
 	}
 	l.srv = srv
-	if err := m.cfg.Datapath.RegisterNetnsProxyListener(ep.ip, port, ln); err != nil {
-		ln.Close()
-		return err
+	for _, ip := range ep.ips {
+		if err := m.cfg.Datapath.RegisterNetnsProxyListener(ip, port, ln); err != nil {
+			ln.Close() // also drops the entries registered so far
+			return err
+		}
 	}
 	ep.listeners[port] = l
 	go func() {
@@ -170,7 +178,7 @@ func (m *Manager) startInNetnsLocked(ep *nsEndpoint, port uint16) error {
 			m.log.Error("proxy listener stopped", "port", port, "endpoint", ep.id, "err", err)
 		}
 	}()
-	m.log.Info("proxy listener started in endpoint netns", "port", port, "endpoint", ep.id, "ip", ep.ip)
+	m.log.Info("proxy listener started in endpoint netns", "port", port, "endpoint", ep.id, "ips", ep.ips)
 	return nil
 }
 
@@ -182,8 +190,10 @@ func (m *Manager) stopInNetnsLocked(ep *nsEndpoint, port uint16) {
 		return
 	}
 	delete(ep.listeners, port)
-	if err := m.cfg.Datapath.UnregisterNetnsProxyListener(ep.ip, port); err != nil {
-		m.log.Warn("unregister proxy listener", "port", port, "endpoint", ep.id, "err", err)
+	for _, ip := range ep.ips {
+		if err := m.cfg.Datapath.UnregisterNetnsProxyListener(ip, port); err != nil {
+			m.log.Warn("unregister proxy listener", "port", port, "endpoint", ep.id, "err", err)
+		}
 	}
 	shutdown(l)
 }

@@ -174,6 +174,11 @@ func TestDocker(t *testing.T) {
 	if st.Proxy == nil || st.Proxy.Forwarded == 0 {
 		t.Errorf("nori status on d1: want forwarded requests through the proxy, got %+v", st.Proxy)
 	}
+	// The agent learns a Docker container's sandbox with its labels, so
+	// web's redirects are served by a listener inside web's own netns.
+	if st.Proxy == nil || st.Proxy.NetnsListeners == 0 {
+		t.Errorf("nori status on d1: want a proxy listener inside web's netns, got %+v", st.Proxy)
+	}
 	noriCLI(t, d1, "policy", "delete", "--all")
 
 	// -p: the agent publishes the port on the node for the driver;
