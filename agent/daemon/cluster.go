@@ -80,6 +80,7 @@ func newIdentities(ctx context.Context, store *kvstore.Store, cfg *config.Config
 	if err != nil {
 		return nil, fmt.Errorf("start identity allocator: %w", err)
 	}
+	go a.RunGC(ctx, identity.DefaultGCInterval)
 	if offline {
 		// The cache fills once etcd answers; restored endpoints keep
 		// the identities in their records meanwhile.

@@ -128,11 +128,18 @@ func (a *Allocator) follow(ctx context.Context) {
 				continue
 			}
 			a.mu.Lock()
-			if old, ok := a.byID[id]; ok {
+			old, ok := a.byID[id]
+			if ok {
 				delete(a.byKey, old.Labels.Key())
 				delete(a.byID, id)
 			}
+			inUse := a.refs[id] > 0
 			a.mu.Unlock()
+			if ok && inUse {
+				// A collector saw no usage key (ours was not written
+				// yet): the identity must exist while we use it.
+				go a.restore(ctx, id, old.Labels.Key())
+			}
 		}
 	}
 }
