@@ -355,10 +355,13 @@ type PropagationStats struct {
 
 // IPAMStatus summarises the node's address pool.
 type IPAMStatus struct {
-	CIDR      string `json:"cidr"`
-	Router    string `json:"router"`
-	Allocated int    `json:"allocated"`
-	Capacity  int    `json:"capacity"`
+	CIDR   string `json:"cidr"`
+	Router string `json:"router"`
+	// ClusterCIDR is the pool every node's CIDR comes from
+	// (--cluster-pool-ipv4-cidr): all endpoints of the cluster.
+	ClusterCIDR string `json:"clusterCIDR,omitempty"`
+	Allocated   int    `json:"allocated"`
+	Capacity    int    `json:"capacity"`
 }
 
 // ControllerStatus reports one background loop (label resolution, store

@@ -48,6 +48,7 @@ func (d *Daemon) status(ctx context.Context) *api.Status {
 		Uptime:      time.Since(d.started).Round(time.Second).String(),
 		IPAM:        d.alloc.Stats(),
 	}
+	s.IPAM.ClusterCIDR = d.cfg.ClusterPoolIPv4CIDR.String()
 	s.PolicyRevision, s.PolicyRules = d.policy.Revision()
 	s.KVStore = d.storeStatus()
 	s.Datapath = api.ComponentStatus{State: "Ok", Message: fmt.Sprintf("%s, programs pinned under %s/nori", d.dp.AttachMode(), d.cfg.BPFRoot)}

@@ -151,6 +151,31 @@ func TestDocker(t *testing.T) {
 	}
 	t.Logf("app3 %s on nori-net, connected to and disconnected from nori-net2", app3)
 
+	// A container on one of Docker's own bridge networks first, then on
+	// nori-net too: whichever network Docker gives the default route,
+	// the other nodes' share of the cluster pool is routed through Nori's
+	// router, so the other host's endpoints stay reachable.
+	d1.MustDocker(t, "network", "create", "--driver", "bridge", "--subnet", "192.168.231.0/24", "nbr")
+	d1.MustDocker(t, "run", "-d", "--name", "dual", "--net", "nbr", "-l", "name=dual", harness.BusyboxImage, "sleep", "1000000")
+	d1.MustDocker(t, "network", "connect", "nori-net", "dual")
+	var d1st api.Status
+	mustJSON(t, noriCLI(t, d1, "status", "-o", "json"), &d1st)
+	routes := d1.MustDocker(t, "exec", "dual", "ip", "route")
+	if got := d1.MustDocker(t, "exec", "dual", "ip", "route", "get", app2); !strings.Contains(got, "via "+d1st.IPAM.Router+" ") {
+		t.Errorf("dual (bridge + nori-net): app2 on the other host (%s) should be routed via Nori's router %s, got %q; routes:\n%s",
+			app2, d1st.IPAM.Router, got, routes)
+	}
+	waitFor(t, 15*time.Second, "dual (Docker bridge + nori-net) reaches app2 on the other host", func() error {
+		out, err := d1.Docker(t, "exec", "dual", "ping", "-c", "1", "-W", "1", app2)
+		if err != nil {
+			return fmt.Errorf("%v: %s; routes:\n%s", err, out, routes)
+		}
+		return nil
+	})
+	t.Logf("dual on nbr and nori-net, routes:\n%s", routes)
+	d1.MustDocker(t, "rm", "-f", "dual")
+	d1.MustDocker(t, "network", "rm", "nbr")
+
 	// The seed's TLS termination between Docker containers: web (label
 	// name=app2) serves plain HTTP on 443, app1 speaks HTTPS to it.
 	d1.MustDocker(t, "run", "-d", "--name", "web", "--net", "nori-net", "-l", "name=app2", harness.BusyboxImage,

@@ -44,8 +44,9 @@ type Driver struct {
 
 // nodeInfo is the part of the agent status the IPAM driver uses.
 type nodeInfo struct {
-	cidr   netip.Prefix
-	router netip.Addr
+	cidr    netip.Prefix
+	router  netip.Addr
+	cluster netip.Prefix // the cluster pool; invalid when the agent does not say
 }
 
 // New returns a Driver.

@@ -23,7 +23,9 @@ import (
 const (
 	testCIDR   = "10.99.0.0/24"
 	testRouter = "10.99.0.1"
-	testSocket = "/test/nori.sock"
+	// testCluster holds testCIDR, as the cluster pool holds every node CIDR.
+	testCluster = "10.96.0.0/12"
+	testSocket  = "/test/nori.sock"
 )
 
 // fakeAgent is an in-memory Agent: it hands out addresses from testCIDR
@@ -61,7 +63,7 @@ func (f *fakeAgent) Status(context.Context) (*api.Status, error) {
 	if err := f.enter("Status"); err != nil {
 		return nil, err
 	}
-	return &api.Status{IPAM: api.IPAMStatus{CIDR: testCIDR, Router: testRouter}}, nil
+	return &api.Status{IPAM: api.IPAMStatus{CIDR: testCIDR, Router: testRouter, ClusterCIDR: testCluster}}, nil
 }
 
 func (f *fakeAgent) IPAMAllocate(_ context.Context, req *api.IPAMRequest) (*api.IPAMResult, error) {

@@ -44,6 +44,11 @@ func (d *Driver) nodeInfo(ctx context.Context) (*nodeInfo, error) {
 		return nil, fmt.Errorf("read node router: agent reports %q: %w", st.IPAM.Router, err)
 	}
 	d.node = &nodeInfo{cidr: cidr.Masked(), router: router}
+	// An older agent does not say; containers then rely on the default
+	// route for other nodes' endpoints.
+	if c, err := netip.ParsePrefix(st.IPAM.ClusterCIDR); err == nil {
+		d.node.cluster = c.Masked()
+	}
 	return d.node, nil
 }
 

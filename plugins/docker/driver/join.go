@@ -26,7 +26,11 @@ const dstPrefix = "eth"
 // "file exists" (cilium-docker's bug, which it also hit with a 0.0.0.0/0
 // static route). The default route itself is left to Docker (Gateway, not
 // a static route) because Docker programs one default route per sandbox
-// and moves it when the gateway endpoint leaves.
+// and moves it when the gateway endpoint leaves. But the other nodes'
+// share of the cluster pool gets routes via the router (clusterRoutes):
+// when the container is on another network too (Docker's bridge), that
+// network may own the default route, and the endpoints on other nodes
+// must still be reached through nori.
 func (d *Driver) join(ctx context.Context, body []byte) (any, error) {
 	const m = "Join"
 	var req joinRequest
@@ -38,6 +42,12 @@ func (d *Driver) join(ctx context.Context, body []byte) (any, error) {
 	}
 	if req.SandboxKey == "" {
 		return nil, invalid("%s: SandboxKey is empty", m)
+	}
+	var cluster []netip.Prefix
+	if node, err := d.nodeInfo(ctx); err == nil {
+		cluster = clusterRoutes(node.cluster, node.cidr)
+	} else {
+		d.log.Warn("no cluster route for this endpoint: node info unavailable", "endpoint", shortID(req.EndpointID), "err", err)
 	}
 	var resp joinResponse
 	err := d.cfg.State.Update(func(s *state.Data) error {
@@ -67,6 +77,10 @@ func (d *Driver) join(ctx context.Context, body []byte) (any, error) {
 			}
 			resp.Gateway = gw.String()
 			resp.StaticRoutes = []staticRoute{{Destination: netip.PrefixFrom(gw, 32).String(), RouteType: routeConnected}}
+			for _, p := range cluster {
+				resp.StaticRoutes = append(resp.StaticRoutes,
+					staticRoute{Destination: p.String(), RouteType: routeNextHop, NextHop: gw.String()})
+			}
 		}
 		return nil
 	})

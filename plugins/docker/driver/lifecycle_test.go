@@ -51,7 +51,7 @@ func TestEndpointLifecycle(t *testing.T) {
 	// connected route to it; a second nori network must not ask for the
 	// same route again (the kernel answers "file exists").
 	out = h.ok("NetworkDriver.Join", joinBody(net1, ep1))
-	if want := `{"InterfaceName":{"SrcName":"tmpaaaaaaaaaaaa","DstPrefix":"eth"},"Gateway":"10.99.0.1","StaticRoutes":[{"Destination":"10.99.0.1/32","RouteType":1}],"DisableGatewayService":true}`; out != want {
+	if want := `{"InterfaceName":{"SrcName":"tmpaaaaaaaaaaaa","DstPrefix":"eth"},"Gateway":"10.99.0.1","StaticRoutes":[{"Destination":"10.99.0.1/32","RouteType":1},{"Destination":"10.104.0.0/13","RouteType":0,"NextHop":"10.99.0.1"},{"Destination":"10.100.0.0/14","RouteType":0,"NextHop":"10.99.0.1"},{"Destination":"10.96.0.0/15","RouteType":0,"NextHop":"10.99.0.1"},{"Destination":"10.98.0.0/16","RouteType":0,"NextHop":"10.99.0.1"},{"Destination":"10.99.128.0/17","RouteType":0,"NextHop":"10.99.0.1"},{"Destination":"10.99.64.0/18","RouteType":0,"NextHop":"10.99.0.1"},{"Destination":"10.99.32.0/19","RouteType":0,"NextHop":"10.99.0.1"},{"Destination":"10.99.16.0/20","RouteType":0,"NextHop":"10.99.0.1"},{"Destination":"10.99.8.0/21","RouteType":0,"NextHop":"10.99.0.1"},{"Destination":"10.99.4.0/22","RouteType":0,"NextHop":"10.99.0.1"},{"Destination":"10.99.2.0/23","RouteType":0,"NextHop":"10.99.0.1"},{"Destination":"10.99.1.0/24","RouteType":0,"NextHop":"10.99.0.1"}],"DisableGatewayService":true}`; out != want {
 		t.Errorf("Join = %s\nwant %s", out, want)
 	}
 	out = h.ok("NetworkDriver.Join", joinBody(net2, ep2))
