@@ -76,6 +76,12 @@ func run(log *slog.Logger, socket, agentSocket, dockerHost, stateDir string) err
 		AgentSocket: agentSocket,
 	})
 	defer d.Close()
+	// Before the socket exists: no allocation can be in flight.
+	swctx, swcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if _, err := d.SweepAddresses(swctx); err != nil {
+		log.Warn("addresses left by an interrupted run not swept", "err", err)
+	}
+	swcancel()
 
 	ln, err := listen(socket)
 	if err != nil {

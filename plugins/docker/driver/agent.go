@@ -18,6 +18,8 @@ type Agent interface {
 	Status(ctx context.Context) (*api.Status, error)
 	IPAMAllocate(ctx context.Context, req *api.IPAMRequest) (*api.IPAMResult, error)
 	IPAMRelease(ctx context.Context, req *api.IPAMReleaseRequest) error
+	// IPAMGC frees the allocations of an owner that are not listed.
+	IPAMGC(ctx context.Context, req *api.GCRequest) (*api.GCResult, error)
 	EndpointCreate(ctx context.Context, req *api.EndpointRequest) (*api.EndpointResult, error)
 	EndpointDelete(ctx context.Context, req *api.EndpointDeleteRequest) error
 	// EndpointLabels hands the agent a container's name and labels once

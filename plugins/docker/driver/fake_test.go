@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -101,6 +102,22 @@ func (f *fakeAgent) IPAMRelease(_ context.Context, req *api.IPAMReleaseRequest) 
 		}
 	}
 	return nil
+}
+
+func (f *fakeAgent) IPAMGC(_ context.Context, req *api.GCRequest) (*api.GCResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("IPAMGC"); err != nil {
+		return nil, err
+	}
+	res := &api.GCResult{}
+	for ip, r := range f.allocs {
+		if r.Owner == req.Owner && !slices.Contains(req.Valid, r.Attachment) {
+			delete(f.allocs, ip)
+			res.Released = append(res.Released, r.Attachment)
+		}
+	}
+	return res, nil
 }
 
 func (f *fakeAgent) EndpointCreate(_ context.Context, req *api.EndpointRequest) (*api.EndpointResult, error) {

@@ -4,6 +4,7 @@
 package driver
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -227,5 +228,45 @@ func TestResume(t *testing.T) {
 	h.d.Wait()
 	if len(h.agent.labels) != 1 || h.agent.labels[0].Name != "app1" {
 		t.Errorf("labels after resume: %+v", h.agent.labels)
+	}
+}
+
+// TestSweepAddresses: after a restart, the agent's Docker addresses that
+// the state file does not know (a RequestAddress cut short between the
+// agent's allocation and the state write) are freed; known ones, and
+// other owners' allocations, stay. On a first start (no state file)
+// nothing is freed.
+func TestSweepAddresses(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if released, err := h.d.SweepAddresses(ctx); err != nil || len(released) != 0 {
+		t.Fatalf("sweep on a first start: %v %v, want nothing", released, err)
+	}
+	h.ok("IpamDriver.RequestAddress", `{"PoolID":"nori:10.99.0.0/24"}`) // 10.99.0.2, in the state file
+	orphan := api.Attachment{ContainerID: "nori-docker-ipam-orphan", IfName: "eth0"}
+	for _, r := range []api.IPAMRequest{
+		{Attachment: orphan, Network: "nori:10.99.0.0/24", Owner: ipamOwner}, // 10.99.0.3, not in it
+		{Attachment: api.Attachment{ContainerID: "cni-container", IfName: "eth0"}, Network: "nori", Owner: "cni"},
+	} {
+		if _, err := h.agent.IPAMAllocate(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.start()
+	released, err := h.d.SweepAddresses(ctx)
+	if err != nil || len(released) != 1 || released[0] != orphan {
+		t.Fatalf("sweep after a restart released %v, %v; want only %v", released, err, orphan)
+	}
+	for _, ip := range []string{"10.99.0.2", "10.99.0.4"} {
+		if _, ok := h.agent.allocs[ip]; !ok {
+			t.Errorf("%s freed by the sweep, want it kept (%v)", ip, h.agent.allocs)
+		}
+	}
+	if _, ok := h.agent.allocs["10.99.0.3"]; ok {
+		t.Errorf("the orphan 10.99.0.3 survived the sweep")
+	}
+	h.agent.setUnreachable(true)
+	if _, err := h.d.SweepAddresses(ctx); err == nil {
+		t.Error("sweep with the agent away: no error")
 	}
 }

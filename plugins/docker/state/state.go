@@ -89,7 +89,13 @@ type Store struct {
 	path string
 	mu   sync.Mutex
 	data *Data
+	// existed: Open read a state file (this is not a first start, or a
+	// start after the file was lost).
+	existed bool
 }
+
+// Existed reports whether Open found a state file.
+func (s *Store) Existed() bool { return s.existed }
 
 // Open loads the state from dir, creating the directory; a missing file
 // is an empty state.
@@ -102,6 +108,7 @@ func Open(dir string) (*Store, error) {
 	if errors.Is(err, os.ErrNotExist) {
 		return s, nil
 	}
+	s.existed = err == nil
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
 	}
