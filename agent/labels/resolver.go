@@ -14,7 +14,6 @@ import (
 // Defaults of Config.
 const (
 	DefaultContainerdSocket = "/run/containerd/containerd.sock"
-	DefaultDockerSocket     = "/var/run/docker.sock"
 	DefaultCallTimeout      = 2 * time.Second
 	DefaultRetryTimeout     = 30 * time.Second
 )
@@ -26,12 +25,11 @@ var ErrUnknownRuntime = errors.New("unknown container runtime")
 // Config says where the runtimes are. Zero values take the defaults.
 type Config struct {
 	ContainerdSocket string        // containerd's gRPC socket (nerdctl)
-	DockerSocket     string        // dockerd's API socket
 	PodmanCommand    []string      // podman binary and global flags; default {"podman"}
 	PodmanEnv        []string      // added to the agent's environment for podman
-	CallTimeout      time.Duration // one containerd call or docker request
+	CallTimeout      time.Duration // one containerd call
 	PodmanTimeout    time.Duration // one podman run; default 10 s (podman starts slowly)
-	RetryTimeout     time.Duration // total time podman/docker are retried
+	RetryTimeout     time.Duration // total time podman is retried
 }
 
 // Resolver learns containers' names and labels from their runtimes. It is
@@ -41,16 +39,12 @@ type Resolver struct {
 	log        *slog.Logger
 	containerd *containerdClient
 	podman     *podmanClient
-	docker     *DockerClient
 }
 
 // NewResolver returns a resolver; it connects to nothing until asked.
 func NewResolver(cfg Config, logger *slog.Logger) *Resolver {
 	if cfg.ContainerdSocket == "" {
 		cfg.ContainerdSocket = DefaultContainerdSocket
-	}
-	if cfg.DockerSocket == "" {
-		cfg.DockerSocket = DefaultDockerSocket
 	}
 	if len(cfg.PodmanCommand) == 0 {
 		cfg.PodmanCommand = []string{"podman"}
@@ -72,13 +66,12 @@ func NewResolver(cfg Config, logger *slog.Logger) *Resolver {
 		log:        logger,
 		containerd: &containerdClient{address: cfg.ContainerdSocket, timeout: cfg.CallTimeout},
 		podman:     &podmanClient{command: cfg.PodmanCommand, env: cfg.PodmanEnv, timeout: cfg.PodmanTimeout},
-		docker:     NewDockerClient(cfg.DockerSocket, cfg.CallTimeout),
 	}
 }
 
 // Sync reports whether Resolve may run while the runtime waits for ADD:
 // only containerd's metadata store is free of the container lock that
-// podman and Docker hold during network setup.
+// podman holds during network setup.
 func (r *Resolver) Sync(req Request) bool {
 	return detect(req).runtime == RuntimeNerdctl
 }
@@ -96,9 +89,10 @@ func (r *Resolver) Immediate(req Request) Info {
 }
 
 // Resolve asks the container's runtime for its name and labels. For
-// podman and Docker it retries with backoff until RetryTimeout or ctx ends,
-// so call it from a goroutine after ADD (or Join) returned; cancel ctx when
-// the endpoint goes away.
+// podman it retries with backoff until RetryTimeout or ctx ends, so call
+// it from a goroutine after ADD returned; cancel ctx when the endpoint goes
+// away. Docker's containers are not asked here: nori-docker sends their
+// labels (api.EndpointLabelsRequest).
 func (r *Resolver) Resolve(ctx context.Context, req Request) (Info, error) {
 	t := detect(req)
 	start := time.Now()
@@ -120,7 +114,7 @@ func (r *Resolver) Resolve(ctx context.Context, req Request) (Info, error) {
 			info.Name = name
 		}
 	case RuntimeDocker:
-		info, err = r.retry(ctx, t, func(ctx context.Context) (Info, error) { return r.docker.Inspect(ctx, t.id) })
+		return Info{Runtime: t.runtime}, fmt.Errorf("resolve %s: Docker containers get their labels from nori-docker, not from the agent", req.ContainerID)
 	default:
 		return Info{Runtime: t.runtime}, fmt.Errorf("resolve %s (runtime %q): %w", req.ContainerID, t.runtime, ErrUnknownRuntime)
 	}
