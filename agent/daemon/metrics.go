@@ -63,7 +63,8 @@ func (d *Daemon) metricFamilies() []metrics.Family {
 		}
 		fams = append(fams, req,
 			gauge("nori_proxy_redirects", "Policy map entries that steer flows to the proxy.", float64(d.policy.Redirects())),
-			gauge("nori_proxy_listeners", "Proxy listeners, one per distinct L7 setting.", float64(st.Listeners)))
+			gauge("nori_proxy_listeners", "Proxy listeners on the node, one per distinct L7 setting.", float64(st.Listeners)),
+			gauge("nori_proxy_netns_listeners", "Proxy listeners inside containers' netns, one per container and L7 setting.", float64(st.NetnsListeners)))
 	}
 	return fams
 }

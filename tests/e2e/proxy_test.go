@@ -650,6 +650,8 @@ func (e *proxyEnv) testProxyMetrics(t *testing.T) {
 		`nori_proxy_requests_total{verdict="deny"} `,
 		`nori_datapath_packets_total{reason="redirect-proxy",direction=`,
 		"nori_proxy_redirects ",
+		// app2's TLS port is served inside app2's netns.
+		"nori_proxy_netns_listeners 1",
 		"nori_kvstore_connected 1",
 	} {
 		if !strings.Contains(text, want) {
